@@ -1,0 +1,46 @@
+package kiln
+
+import "time"
+
+// Deployment kinds.
+const (
+	DeployCreate    = "Create"    // the first fleets of a new endpoint
+	DeployBlueGreen = "BlueGreen" // a second fleet, then traffic moves
+	DeployRolling   = "Rolling"   // batches of instances replaced in place
+	DeployWeights   = "Weights"   // UpdateEndpointWeightsAndCapacities
+)
+
+// Deployment is the durable state of an update in progress. The controller
+// writes it before acting on it, so a restarted controller carries on.
+type Deployment struct {
+	ID                 string            `json:"ID"`
+	Kind               string            `json:"Kind"`
+	EndpointConfigName string            `json:"EndpointConfigName"`
+	DeploymentConfig   *DeploymentConfig `json:"DeploymentConfig,omitempty"`
+	StartTime          time.Time         `json:"StartTime"`
+	// Phase and Step say where the deployment is; PhaseStartTime when it got
+	// there, so a bake is a deadline computed from state, never a sleep.
+	Phase          string    `json:"Phase"`
+	Step           int       `json:"Step"`
+	PhaseStartTime time.Time `json:"PhaseStartTime"`
+	// Blue and Green are fleet IDs: what ran before, and what replaces it.
+	Blue  []string `json:"Blue,omitempty"`
+	Green []string `json:"Green,omitempty"`
+	// RollbackReason is set once the deployment has decided to roll back.
+	RollbackReason string `json:"RollbackReason,omitempty"`
+	// StopRequested is set by an operator's stop; the controller rolls back.
+	StopRequested bool `json:"StopRequested,omitempty"`
+	// Target holds the variants the endpoint will show once done.
+	Target []VariantSummary `json:"Target,omitempty"`
+}
+
+// HistoryEvent is one transition of an endpoint's deployments, kept durably.
+type HistoryEvent struct {
+	Time         time.Time `json:"Time"`
+	DeploymentID string    `json:"DeploymentID,omitempty"`
+	Phase        string    `json:"Phase"`
+	Step         int       `json:"Step,omitempty"`
+	Message      string    `json:"Message"`
+	// GreenShare is the share of traffic on the new fleets after the event.
+	GreenShare float64 `json:"GreenShare"`
+}
