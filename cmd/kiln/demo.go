@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/server"
+)
+
+func newDemoCmd(c *cli) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run Kiln with a demo endpoint of the demo model",
+		Long: `demo runs the server as "kiln serve" does and creates, if they are missing, the demo
+model in three versions (demo-v1, demo-v2, and demo-bad which fails every request),
+an endpoint config of 2 instances for each, the alarm demo-5xx, and the endpoint
+demo on demo-v1. It prints how to invoke the endpoint and how to deploy to it.`,
+		Example: `  kiln demo
+  go run ./cmd/kiln demo --addr 127.0.0.1:9000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := f.config(c)
+			if err != nil {
+				return err
+			}
+			srv, err := server.New(cfg)
+			if err != nil {
+				return err
+			}
+			image, err := demoImage(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Run(ctx) }()
+			select {
+			case <-srv.Ready():
+			case err := <-errc:
+				return err
+			}
+			res := demoResources(image)
+			if _, err := srv.Service().GetEndpoint(ctx, "demo"); err == nil {
+				res.Endpoints = nil // it exists: keep whatever it runs now
+			}
+			if err := apply(ctx, &cli{out: io.Discard}, srv.Service(), res); err != nil {
+				cancel()
+				<-errc
+				return fmt.Errorf("create the demo endpoint: %w", err)
+			}
+			printDemoHelp(c, "http://"+srv.Addr())
+			return <-errc
+		},
+	}
+	f.register(cmd, "./kiln-data")
+	return cmd
+}
+
+// demoImage copies the running binary into the data dir, so that the demo
+// model's Image names a file that outlives this process (go run deletes
+// its binary on exit) and the endpoint comes back after a restart.
+func demoImage(dataDir string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find the kiln binary: %w", err)
+	}
+	dir, err := filepath.Abs(filepath.Join(dataDir, "bin"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", exe, err)
+	}
+	dst := filepath.Join(dir, "kiln")
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o755); err != nil {
+		return "", fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return "", fmt.Errorf("install %s: %w", dst, err)
+	}
+	return dst + " demo-model", nil
+}
+
+func demoResources(image string) *ApplyFile {
+	model := func(name, version string, env map[string]string) kiln.Model {
+		e := map[string]string{"KILN_DEMO_VERSION": version}
+		for k, v := range env {
+			e[k] = v
+		}
+		return kiln.Model{ModelName: name, PrimaryContainer: &kiln.ContainerDef{Image: image, Environment: e}}
+	}
+	config := func(name string) kiln.EndpointConfig {
+		return kiln.EndpointConfig{EndpointConfigName: name, ProductionVariants: []kiln.ProductionVariant{
+			{VariantName: "AllTraffic", ModelName: name, InitialInstanceCount: 2, InstanceType: "ml.m5.large"},
+		}}
+	}
+	return &ApplyFile{
+		Models: []kiln.Model{
+			model("demo-v1", "v1", nil),
+			model("demo-v2", "v2", map[string]string{"KILN_DEMO_LATENCY_MS": "2"}),
+			model("demo-bad", "bad", map[string]string{"KILN_DEMO_ERROR_RATE": "1"}),
+		},
+		EndpointConfigs: []kiln.EndpointConfig{config("demo-v1"), config("demo-v2"), config("demo-bad")},
+		Alarms: []kiln.Alarm{{
+			AlarmName: "demo-5xx", AlarmDescription: "Any 5xx from the demo endpoint's models",
+			Namespace: "AWS/SageMaker", MetricName: "Invocation5XXErrors",
+			Dimensions: []kiln.Dimension{{Name: "EndpointName", Value: "demo"}, {Name: "VariantName", Value: "AllTraffic"}},
+			Statistic:  "Sum", Period: 1, EvaluationPeriods: 1, Threshold: 0,
+			ComparisonOperator: kiln.GreaterThanThreshold, TreatMissingData: kiln.MissingNotBreaching,
+		}},
+		Endpoints: []ApplyEndpoint{{EndpointName: "demo", EndpointConfigName: "demo-v1"}},
+	}
+}
+
+func printDemoHelp(c *cli, url string) {
+	fmt.Fprintf(c.out, `
+Kiln is running at %[1]s with the endpoint "demo" (2 instances of the demo model).
+
+Invoke it:
+  curl -s %[1]s/endpoints/demo/invocations -H 'Content-Type: application/json' -d '{"instances": [[1, 2, 3, 4]]}'
+  go run ./cmd/kiln invoke demo --server %[1]s --body '{"instances": [[1, 2, 3, 4]]}'
+
+Look at it:
+  go run ./cmd/kiln describe endpoint demo --server %[1]s
+  go run ./cmd/kiln metrics demo --server %[1]s
+
+Deploy a new version with a canary, watched by the alarm demo-5xx:
+  go run ./cmd/kiln deploy demo --server %[1]s --config demo-v2 --canary 50%% --bake 30s --alarm demo-5xx --watch
+Deploy one that fails every request, and watch it roll back on its own:
+  go run ./cmd/kiln deploy demo --server %[1]s --config demo-bad --canary 50%% --bake 30s --alarm demo-5xx --watch
+
+Press Ctrl-C to stop Kiln; its instances stop with it and come back with "kiln demo".
+`, url)
+}

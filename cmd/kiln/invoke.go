@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func newInvokeCmd(c *cli) *cobra.Command {
+	var body, contentType, accept, target, custom string
+	cmd := &cobra.Command{
+		Use:   "invoke ENDPOINT --body JSON|@FILE",
+		Short: "Send one request to an endpoint and print the model's answer",
+		Example: `  kiln invoke demo --body '{"instances": [[1, 2, 3, 4]]}'
+  kiln invoke demo --body @request.json --target-variant AllTraffic`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var data []byte
+			if strings.HasPrefix(body, "@") {
+				var err error
+				if data, err = os.ReadFile(body[1:]); err != nil {
+					return fmt.Errorf("read body: %w", err)
+				}
+			} else {
+				data = []byte(body)
+			}
+			u := strings.TrimRight(c.server, "/") + "/endpoints/" + url.PathEscape(args[0]) + "/invocations"
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, u, bytes.NewReader(data))
+			if err != nil {
+				return fmt.Errorf("build request: %w", err)
+			}
+			req.Header.Set("Content-Type", contentType)
+			if accept != "" {
+				req.Header.Set("Accept", accept)
+			}
+			if target != "" {
+				req.Header.Set("X-Amzn-SageMaker-Target-Variant", target)
+			}
+			if custom != "" {
+				req.Header.Set("X-Amzn-SageMaker-Custom-Attributes", custom)
+			}
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return fmt.Errorf("invoke %s: %w", args[0], err)
+			}
+			defer resp.Body.Close()
+			if v := resp.Header.Get("X-Amzn-Invoked-Production-Variant"); v != "" {
+				fmt.Fprintf(c.errOut, "variant: %s\n", v)
+			}
+			if _, err := io.Copy(c.out, resp.Body); err != nil {
+				return fmt.Errorf("read answer: %w", err)
+			}
+			if resp.StatusCode >= 300 {
+				return fmt.Errorf("the endpoint answered %s", resp.Status)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&body, "body", "", "request body, or @FILE to read it from a file")
+	f.StringVar(&contentType, "content-type", "application/json", "Content-Type of the body")
+	f.StringVar(&accept, "accept", "", "Accept header")
+	f.StringVar(&target, "target-variant", "", "send to this variant instead of choosing by weight")
+	f.StringVar(&custom, "custom-attributes", "", "X-Amzn-SageMaker-Custom-Attributes header")
+	cmd.MarkFlagRequired("body")
+	return cmd
+}

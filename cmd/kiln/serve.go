@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-serve/kiln/internal/demomodel"
+	"github.com/kiln-serve/kiln/internal/server"
+)
+
+// serveFlags are the settings of `kiln serve` and `kiln demo`.
+type serveFlags struct {
+	addr, dataDir, region, account, logLevel string
+	allow                                    []string
+	startupTimeout, stopTimeout              time.Duration
+}
+
+func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", envOr("KILN_ADDR", "127.0.0.1:8080"), "address to listen on for the APIs, invocations, /metrics and /ui (env KILN_ADDR)")
+	fl.StringVar(&f.dataDir, "data-dir", envOr("KILN_DATA_DIR", defaultDataDir), "directory for the embedded store and instance logs (env KILN_DATA_DIR)")
+	fl.StringVar(&f.region, "region", envOr("KILN_REGION", "us-east-1"), "region shown in ARNs (env KILN_REGION)")
+	fl.StringVar(&f.account, "account", envOr("KILN_ACCOUNT", "000000000000"), "12-digit account shown in ARNs (env KILN_ACCOUNT)")
+	fl.StringSliceVar(&f.allow, "allow-command", nil, "executables models may run (repeatable); empty allows any")
+	fl.DurationVar(&f.startupTimeout, "startup-timeout", 240*time.Second, "how long a new instance may take to pass its health check")
+	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "how long a stopping instance gets after SIGTERM before SIGKILL")
+	fl.StringVar(&f.logLevel, "log-level", envOr("KILN_LOG_LEVEL", "info"), "debug, info, warn or error")
+}
+
+func (f *serveFlags) config(c *cli) (server.Config, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return server.Config{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	if len(f.account) != 12 || strings.Trim(f.account, "0123456789") != "" {
+		return server.Config{}, fmt.Errorf("--account %q: want 12 digits", f.account)
+	}
+	return server.Config{
+		Addr:            f.addr,
+		DataDir:         f.dataDir,
+		Region:          f.region,
+		Account:         f.account,
+		AllowedCommands: f.allow,
+		StartupTimeout:  f.startupTimeout,
+		StopTimeout:     f.stopTimeout,
+		Logger:          slog.New(slog.NewTextHandler(c.errOut, &slog.HandlerOptions{Level: lvl})),
+	}, nil
+}
+
+func newServeCmd(c *cli) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Kiln server",
+		Long: `serve runs Kiln: the native API under /v1, invocations at
+POST /endpoints/NAME/invocations, /healthz, /metrics and the dashboard at /ui, all on
+--addr. State lives in the embedded store under --data-dir; endpoints that existed
+when Kiln stopped come back on their own.`,
+		Example: `  kiln serve
+  kiln serve --addr 127.0.0.1:9000 --data-dir /var/lib/kiln --allow-command /usr/local/bin/model-server`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := f.config(c)
+			if err != nil {
+				return err
+			}
+			srv, err := server.New(cfg)
+			if err != nil {
+				return err
+			}
+			return srv.Run(cmd.Context())
+		},
+	}
+	f.register(cmd, "./kiln-data")
+	return cmd
+}
+
+func newDemoModelCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo-model",
+		Short: "Run the demo model server (an inference container for Kiln's process runtime)",
+		Long: `demo-model serves a small logistic-regression model with the inference container
+contract: GET /ping and POST /invocations on $SAGEMAKER_BIND_TO_PORT. Kiln starts it as
+a model's Image. Its faults are set from the environment: KILN_DEMO_ERROR_RATE,
+KILN_DEMO_ERROR_STATUS, KILN_DEMO_LATENCY_MS, KILN_DEMO_LATENCY_JITTER_MS,
+KILN_DEMO_NEVER_HEALTHY, KILN_DEMO_STARTUP_DELAY_MS, KILN_DEMO_CRASH_AFTER; its
+version label from KILN_DEMO_VERSION; its weights from KILN_MODEL_DATA_URL.`,
+		Example: `  SAGEMAKER_BIND_TO_PORT=9001 kiln demo-model
+  # as a model's image:
+  kiln apply -f demo.yaml   # with  Image: kiln demo-model`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return demomodel.Main(cmd.Context(), os.Getenv, c.out, c.errOut)
+		},
+	}
+}

@@ -1,0 +1,221 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/kiln-serve/kiln"
+)
+
+// Client calls a Kiln server's native API. It implements kiln.Service, so the
+// CLI speaks to a server exactly as the server speaks to itself.
+type Client struct {
+	// BaseURL is the server, e.g. http://127.0.0.1:8080.
+	BaseURL string
+	// Token, if set, is sent as a bearer token.
+	Token string
+	// HTTP is the client used; nil means http.DefaultClient.
+	HTTP *http.Client
+}
+
+var _ kiln.Service = (*Client)(nil)
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s: read response: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Message != "" {
+			return &kiln.Error{Code: eb.Code, Message: eb.Message}
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if s, ok := out.(*string); ok {
+		*s = string(data)
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
+	}
+	return nil
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+func (c *Client) CreateModel(ctx context.Context, m *kiln.Model) (*kiln.Model, error) {
+	var out kiln.Model
+	return &out, c.do(ctx, "POST", "/v1/models", m, &out)
+}
+
+func (c *Client) GetModel(ctx context.Context, name string) (*kiln.Model, error) {
+	var out kiln.Model
+	return &out, c.do(ctx, "GET", "/v1/models/"+esc(name), nil, &out)
+}
+
+func (c *Client) ListModels(ctx context.Context) ([]kiln.Model, error) {
+	var out []kiln.Model
+	return out, c.do(ctx, "GET", "/v1/models", nil, &out)
+}
+
+func (c *Client) DeleteModel(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/v1/models/"+esc(name), nil, nil)
+}
+
+func (c *Client) CreateEndpointConfig(ctx context.Context, ec *kiln.EndpointConfig) (*kiln.EndpointConfig, error) {
+	var out kiln.EndpointConfig
+	return &out, c.do(ctx, "POST", "/v1/endpoint-configs", ec, &out)
+}
+
+func (c *Client) GetEndpointConfig(ctx context.Context, name string) (*kiln.EndpointConfig, error) {
+	var out kiln.EndpointConfig
+	return &out, c.do(ctx, "GET", "/v1/endpoint-configs/"+esc(name), nil, &out)
+}
+
+func (c *Client) ListEndpointConfigs(ctx context.Context) ([]kiln.EndpointConfig, error) {
+	var out []kiln.EndpointConfig
+	return out, c.do(ctx, "GET", "/v1/endpoint-configs", nil, &out)
+}
+
+func (c *Client) DeleteEndpointConfig(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/v1/endpoint-configs/"+esc(name), nil, nil)
+}
+
+func (c *Client) CreateEndpoint(ctx context.Context, in kiln.CreateEndpointInput) (*kiln.Endpoint, error) {
+	var out kiln.Endpoint
+	return &out, c.do(ctx, "POST", "/v1/endpoints", in, &out)
+}
+
+func (c *Client) GetEndpoint(ctx context.Context, name string) (*kiln.Endpoint, error) {
+	var out kiln.Endpoint
+	return &out, c.do(ctx, "GET", "/v1/endpoints/"+esc(name), nil, &out)
+}
+
+func (c *Client) ListEndpoints(ctx context.Context) ([]kiln.Endpoint, error) {
+	var out []kiln.Endpoint
+	return out, c.do(ctx, "GET", "/v1/endpoints", nil, &out)
+}
+
+func (c *Client) DeleteEndpoint(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/v1/endpoints/"+esc(name), nil, nil)
+}
+
+func (c *Client) UpdateEndpoint(ctx context.Context, in kiln.UpdateEndpointInput) (*kiln.Endpoint, error) {
+	var out kiln.Endpoint
+	return &out, c.do(ctx, "POST", "/v1/endpoints/"+esc(in.EndpointName)+"/update", in, &out)
+}
+
+func (c *Client) UpdateEndpointWeightsAndCapacities(ctx context.Context, in kiln.UpdateWeightsInput) (*kiln.Endpoint, error) {
+	var out kiln.Endpoint
+	return &out, c.do(ctx, "POST", "/v1/endpoints/"+esc(in.EndpointName)+"/weights", in, &out)
+}
+
+func (c *Client) StopDeployment(ctx context.Context, name string) (*kiln.Endpoint, error) {
+	var out kiln.Endpoint
+	return &out, c.do(ctx, "POST", "/v1/endpoints/"+esc(name)+"/stop", nil, &out)
+}
+
+func (c *Client) RollbackEndpoint(ctx context.Context, name string) (*kiln.Endpoint, error) {
+	var out kiln.Endpoint
+	return &out, c.do(ctx, "POST", "/v1/endpoints/"+esc(name)+"/rollback", nil, &out)
+}
+
+func (c *Client) EndpointHistory(ctx context.Context, name string) ([]kiln.HistoryEvent, error) {
+	var out []kiln.HistoryEvent
+	return out, c.do(ctx, "GET", "/v1/endpoints/"+esc(name)+"/history", nil, &out)
+}
+
+func (c *Client) EndpointLogs(ctx context.Context, name string, tailBytes int) (string, error) {
+	var out string
+	return out, c.do(ctx, "GET", fmt.Sprintf("/v1/endpoints/%s/logs?tail=%d", esc(name), tailBytes), nil, &out)
+}
+
+func (c *Client) EndpointInstances(ctx context.Context, name string) ([]kiln.InstanceInfo, error) {
+	var out []kiln.InstanceInfo
+	return out, c.do(ctx, "GET", "/v1/endpoints/"+esc(name)+"/instances", nil, &out)
+}
+
+func (c *Client) PutAlarm(ctx context.Context, a *kiln.Alarm) (*kiln.Alarm, error) {
+	var out kiln.Alarm
+	return &out, c.do(ctx, "PUT", "/v1/alarms/"+esc(a.AlarmName), a, &out)
+}
+
+func (c *Client) GetAlarm(ctx context.Context, name string) (*kiln.Alarm, error) {
+	var out kiln.Alarm
+	return &out, c.do(ctx, "GET", "/v1/alarms/"+esc(name), nil, &out)
+}
+
+func (c *Client) ListAlarms(ctx context.Context) ([]kiln.Alarm, error) {
+	var out []kiln.Alarm
+	return out, c.do(ctx, "GET", "/v1/alarms", nil, &out)
+}
+
+func (c *Client) DeleteAlarms(ctx context.Context, names []string) error {
+	for _, n := range names {
+		if err := c.do(ctx, "DELETE", "/v1/alarms/"+esc(n), nil, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) SetAlarmState(ctx context.Context, name, state, reason, data string) error {
+	return c.do(ctx, "POST", "/v1/alarms/"+esc(name)+"/state", SetStateInput{StateValue: state, StateReason: reason, StateReasonData: data}, nil)
+}
+
+func (c *Client) AlarmHistory(ctx context.Context, name string) ([]kiln.AlarmHistoryItem, error) {
+	var out []kiln.AlarmHistoryItem
+	return out, c.do(ctx, "GET", "/v1/alarms/"+esc(name)+"/history", nil, &out)
+}
+
+// Get fetches a raw JSON document, for routes outside kiln.Service (metrics).
+func (c *Client) Get(ctx context.Context, path string, out any) error {
+	return c.do(ctx, "GET", path, nil, out)
+}
+
+func (c *Client) GetMetricStatistics(ctx context.Context, q kiln.MetricQuery) ([]kiln.Datapoint, error) {
+	var out []kiln.Datapoint
+	return out, c.do(ctx, "POST", "/v1/metrics/statistics", q, &out)
+}
+
+func (c *Client) ListMetrics(ctx context.Context, namespace, metricName string, dims []kiln.Dimension) ([]kiln.Metric, error) {
+	var out []kiln.Metric
+	return out, c.do(ctx, "POST", "/v1/metrics/list", ListMetricsInput{Namespace: namespace, MetricName: metricName, Dimensions: dims}, &out)
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/alarm"
+	"github.com/kiln-serve/kiln/internal/deploy"
+	"github.com/kiln-serve/kiln/internal/fleet"
+	"github.com/kiln-serve/kiln/internal/gateway"
+	"github.com/kiln-serve/kiln/internal/metrics"
+	"github.com/kiln-serve/kiln/internal/store"
+)
+
+// seriesRecorder records the gateway's samples of one fleet into its series.
+type seriesRecorder struct {
+	series                    *metrics.Series
+	endpoint, variant, config string
+}
+
+var _ gateway.Recorder = (*seriesRecorder)(nil)
+
+func (r *seriesRecorder) Record(s gateway.Sample) {
+	r.series.Record(metrics.Sample{
+		Status: s.Status, ModelError: s.ModelError,
+		ModelLatency: s.ModelLatency, OverheadLatency: s.OverheadLatency,
+		Instances: s.Instances,
+	})
+}
+
+// localSource gives the alarm engine Kiln's own metrics.
+type localSource struct{ m *metrics.Store }
+
+func (l localSource) Datapoints(ctx context.Context, a *kiln.Alarm, start, end time.Time) ([]alarm.Datapoint, error) {
+	dims := map[string]string{}
+	for _, d := range a.Dimensions {
+		dims[d.Name] = d.Value
+	}
+	pts, err := l.m.Query(metrics.Query{
+		Namespace: a.Namespace, MetricName: a.MetricName, Dimensions: dims,
+		Statistic: a.Stat(), Period: time.Duration(a.Period) * time.Second, Start: start, End: end,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]alarm.Datapoint, len(pts))
+	for i, p := range pts {
+		out[i] = alarm.Datapoint{Timestamp: p.Timestamp, Value: p.Value, SampleCount: p.SampleCount}
+	}
+	return out, nil
+}
+
+// alarmRepo stores the alarm engine's state changes.
+type alarmRepo struct{ s *service }
+
+func (r alarmRepo) ListAlarms(ctx context.Context) ([]kiln.Alarm, error) { return r.s.ListAlarms(ctx) }
+
+func (r alarmRepo) SaveState(ctx context.Context, name string, st kiln.AlarmState, _ kiln.AlarmHistoryItem) error {
+	_, err := r.s.saveAlarmState(ctx, name, func(*kiln.Alarm) (kiln.AlarmState, bool) { return st, true })
+	if kiln.ErrorCode(err) == kiln.ENOTFOUND {
+		return nil // deleted meanwhile
+	}
+	return err
+}
+
+// deployStore gives the controller the endpoint records.
+type deployStore struct{ s *service }
+
+func (d deployStore) GetEndpoint(ctx context.Context, name string) (kiln.Endpoint, int64, error) {
+	return d.s.getEndpoint(ctx, name)
+}
+
+func (d deployStore) PutEndpoint(ctx context.Context, ep kiln.Endpoint, rev int64) (int64, error) {
+	r, err := putJSON(ctx, d.s.st, endpointsPrefix+ep.EndpointName, ep, rev)
+	if errors.Is(err, store.ErrConflict) {
+		return 0, fmt.Errorf("%w: %v", deploy.ErrConflict, err)
+	}
+	return r, err
+}
+
+func (d deployStore) AppendHistory(ctx context.Context, endpoint string, evs []kiln.HistoryEvent) error {
+	for _, ev := range evs {
+		if _, err := putJSON(ctx, d.s.st, historyKey(&d.s.seq, historyPrefix, endpoint, ev.Time), ev, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d deployStore) ListEndpoints(ctx context.Context) ([]kiln.Endpoint, error) {
+	return d.s.ListEndpoints(ctx)
+}
+
+// fleetStatus gives the controller the health of fleets.
+type fleetStatus struct{ m *fleet.Manager }
+
+func (f fleetStatus) FleetStatus(endpoint, fleetID string) deploy.FleetStatus {
+	st := f.m.FleetStatus(endpoint, fleetID)
+	return deploy.FleetStatus{Healthy: st.Healthy, Starting: st.Starting, LaunchFailed: st.LaunchFailed, Reason: st.Reason}
+}

@@ -1,0 +1,152 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/store"
+)
+
+func (s *service) alarmNotFound(name string) string {
+	return fmt.Sprintf("Could not find alarm %q.", name)
+}
+
+func (s *service) PutAlarm(ctx context.Context, a *kiln.Alarm) (*kiln.Alarm, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	now := s.clk.Now().UTC()
+	a.AlarmArn = fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", s.region, s.account, a.AlarmName)
+	a.AlarmConfigurationUpdatedTimestamp = now
+	for {
+		old, rev, err := getJSON[kiln.Alarm](ctx, s.st, alarmsPrefix+a.AlarmName, "")
+		summary := fmt.Sprintf("Alarm %q updated", a.AlarmName)
+		switch {
+		case kiln.ErrorCode(err) == kiln.ENOTFOUND:
+			// CloudWatch: a new alarm starts in INSUFFICIENT_DATA.
+			a.AlarmState = kiln.AlarmState{
+				StateValue: kiln.StateInsufficientData, StateReason: "Unchecked: Initial alarm creation",
+				StateUpdatedTimestamp: now, StateTransitionedTimestamp: now,
+			}
+			summary = fmt.Sprintf("Alarm %q created", a.AlarmName)
+		case err != nil:
+			return nil, err
+		default:
+			// Updating an alarm keeps its state.
+			a.AlarmState = old.AlarmState
+		}
+		_, err = putJSON(ctx, s.st, alarmsPrefix+a.AlarmName, a, rev)
+		if errors.Is(err, store.ErrConflict) {
+			continue // the engine wrote a state change meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := s.appendAlarmHistory(ctx, kiln.AlarmHistoryItem{AlarmName: a.AlarmName, Timestamp: now, HistoryItemType: "ConfigurationUpdate", HistorySummary: summary}); err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
+}
+
+func (s *service) GetAlarm(ctx context.Context, name string) (*kiln.Alarm, error) {
+	a, _, err := getJSON[kiln.Alarm](ctx, s.st, alarmsPrefix+name, s.alarmNotFound(name))
+	return &a, err
+}
+
+func (s *service) ListAlarms(ctx context.Context) ([]kiln.Alarm, error) {
+	return listJSON[kiln.Alarm](ctx, s.st, alarmsPrefix)
+}
+
+func (s *service) DeleteAlarms(ctx context.Context, names []string) error {
+	// Check all first, so that a bad name deletes nothing.
+	for _, n := range names {
+		if _, err := s.GetAlarm(ctx, n); err != nil {
+			return err
+		}
+	}
+	for _, n := range names {
+		if err := s.delete(ctx, alarmsPrefix+n, s.alarmNotFound(n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *service) SetAlarmState(ctx context.Context, name, state, reason, data string) error {
+	switch state {
+	case kiln.StateOK, kiln.StateAlarm, kiln.StateInsufficientData:
+	default:
+		return kiln.Errorf(kiln.EINVALID, "StateValue %q is not one of OK, ALARM, INSUFFICIENT_DATA.", state)
+	}
+	if reason == "" || len(reason) > 1023 {
+		return kiln.Errorf(kiln.EINVALID, "StateReason must be 1 to 1023 characters.")
+	}
+	if data != "" && !jsonValid(data) {
+		return kiln.Errorf(kiln.EINVALID, "StateReasonData must be JSON.")
+	}
+	st, err := s.saveAlarmState(ctx, name, func(a *kiln.Alarm) (kiln.AlarmState, bool) {
+		now := s.clk.Now().UTC()
+		ns := kiln.AlarmState{StateValue: state, StateReason: reason, StateReasonData: data, StateUpdatedTimestamp: now, StateTransitionedTimestamp: a.StateTransitionedTimestamp}
+		if state != a.StateValue {
+			ns.StateTransitionedTimestamp = now
+		}
+		return ns, true
+	})
+	if err != nil {
+		return err
+	}
+	s.setState(name, st)
+	return nil
+}
+
+// saveAlarmState changes an alarm's state with compare-and-swap and records
+// the change in its history. change returns the new state, or false to keep
+// the old one.
+func (s *service) saveAlarmState(ctx context.Context, name string, change func(*kiln.Alarm) (kiln.AlarmState, bool)) (kiln.AlarmState, error) {
+	for {
+		a, rev, err := getJSON[kiln.Alarm](ctx, s.st, alarmsPrefix+name, s.alarmNotFound(name))
+		if err != nil {
+			return kiln.AlarmState{}, err
+		}
+		ns, ok := change(&a)
+		if !ok {
+			return a.AlarmState, nil
+		}
+		old := a.StateValue
+		a.AlarmState = ns
+		if _, err := putJSON(ctx, s.st, alarmsPrefix+name, a, rev); errors.Is(err, store.ErrConflict) {
+			continue
+		} else if err != nil {
+			return kiln.AlarmState{}, err
+		}
+		item := kiln.AlarmHistoryItem{
+			AlarmName: name, Timestamp: ns.StateUpdatedTimestamp, HistoryItemType: "StateUpdate",
+			HistorySummary: fmt.Sprintf("Alarm updated from %s to %s", old, ns.StateValue),
+			HistoryData:    stateHistoryData(old, ns),
+		}
+		return ns, s.appendAlarmHistory(ctx, item)
+	}
+}
+
+func (s *service) AlarmHistory(ctx context.Context, name string) ([]kiln.AlarmHistoryItem, error) {
+	if name == "" {
+		return listJSON[kiln.AlarmHistoryItem](ctx, s.st, alarmHistoryPrefix)
+	}
+	return listJSON[kiln.AlarmHistoryItem](ctx, s.st, alarmHistoryPrefix+name+"/")
+}
+
+// historyKey orders entries by time, with a sequence number so that two
+// entries in the same nanosecond keep their order.
+func historyKey(seq *atomic.Uint64, prefix, name string, t time.Time) string {
+	return fmt.Sprintf("%s%s/%020d-%08d", prefix, name, t.UnixNano(), seq.Add(1)%1e8)
+}
+
+func (s *service) appendAlarmHistory(ctx context.Context, item kiln.AlarmHistoryItem) error {
+	_, err := putJSON(ctx, s.st, historyKey(&s.seq, alarmHistoryPrefix, item.AlarmName, item.Timestamp), item, 0)
+	return err
+}

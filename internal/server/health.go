@@ -1,0 +1,100 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/api"
+)
+
+// healthMetrics exposes Kiln's own state on /metrics, read at scrape time.
+type healthMetrics struct {
+	s           *Server
+	instances   *prometheus.Desc
+	deployments *prometheus.Desc
+	alarmState  *prometheus.Desc
+	greenShare  *prometheus.Desc
+}
+
+func newHealthMetrics(reg prometheus.Registerer, s *Server) *healthMetrics {
+	h := &healthMetrics{
+		s:           s,
+		instances:   prometheus.NewDesc("kiln_instances", "Model instances by endpoint and state.", []string{"endpoint", "state"}, nil),
+		deployments: prometheus.NewDesc("kiln_deployments_in_progress", "Endpoints with an update in progress.", nil, nil),
+		alarmState:  prometheus.NewDesc("kiln_alarm_state", "1 for each alarm's current state.", []string{"alarm", "state"}, nil),
+		greenShare:  prometheus.NewDesc("kiln_fleet_traffic_share", "Share of its variant's traffic each fleet receives.", []string{"endpoint", "variant", "config", "fleet"}, nil),
+	}
+	reg.MustRegister(h)
+	return h
+}
+
+func (h *healthMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- h.instances
+	ch <- h.deployments
+	ch <- h.alarmState
+	ch <- h.greenShare
+}
+
+func (h *healthMetrics) Collect(ch chan<- prometheus.Metric) {
+	counts := map[[2]string]int{}
+	for _, in := range h.s.fleet.Instances() {
+		counts[[2]string{in.Endpoint, in.State}]++
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(h.instances, prometheus.GaugeValue, float64(n), k[0], k[1])
+	}
+	h.s.mu.Lock()
+	inProgress := 0
+	for name, ep := range h.s.endpoints {
+		if ep.Deployment != nil {
+			inProgress++
+		}
+		for _, f := range ep.Fleets {
+			ch <- prometheus.MustNewConstMetric(h.greenShare, prometheus.GaugeValue, f.TrafficShare, name, f.VariantName, f.EndpointConfigName, f.ID)
+		}
+	}
+	h.s.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(h.deployments, prometheus.GaugeValue, float64(inProgress))
+	for _, name := range h.s.alarms.Names() {
+		st, ok := h.s.alarms.State(name)
+		if !ok {
+			continue
+		}
+		for _, v := range []string{kiln.StateOK, kiln.StateAlarm, kiln.StateInsufficientData} {
+			val := 0.0
+			if st.StateValue == v {
+				val = 1
+			}
+			ch <- prometheus.MustNewConstMetric(h.alarmState, prometheus.GaugeValue, val, name, v)
+		}
+	}
+}
+
+// handleEndpointMetrics serves GET /v1/endpoints/{name}/metrics?window=60s:
+// recent invocations, errors and latency per variant and config.
+func (s *Server) handleEndpointMetrics(w http.ResponseWriter, r *http.Request) {
+	native := &api.Native{Service: s.svc, Logger: s.log}
+	name := r.PathValue("name")
+	window := time.Minute
+	if v := r.URL.Query().Get("window"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 3*time.Hour {
+			if secs, err2 := strconv.Atoi(v); err2 == nil && secs >= 1 && secs <= 10800 {
+				d, err = time.Duration(secs)*time.Second, nil
+			} else {
+				native.Fail(w, kiln.Errorf(kiln.EINVALID, "window must be a duration from 1s to 3h, got %q.", v))
+				return
+			}
+		}
+		window = d
+	}
+	if _, err := s.svc.GetEndpoint(r.Context(), name); err != nil {
+		native.Fail(w, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, s.metrics.Recent(name, window))
+}

@@ -1,0 +1,272 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/alarm"
+	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/clock"
+	"github.com/kiln-serve/kiln/internal/deploy"
+	"github.com/kiln-serve/kiln/internal/fleet"
+	"github.com/kiln-serve/kiln/internal/gateway"
+	"github.com/kiln-serve/kiln/internal/metrics"
+	"github.com/kiln-serve/kiln/internal/store"
+)
+
+// Config is what a server needs. Zero values mean the documented defaults.
+type Config struct {
+	// Addr is where to listen; "127.0.0.1:0" picks a free port.
+	Addr string
+	// DataDir holds the store (kiln.db) and instance logs.
+	DataDir string
+	// Region and Account appear in ARNs; defaults us-east-1, 000000000000.
+	Region, Account string
+	// AllowedCommands, if not empty, are the only executables a model's
+	// Image may start.
+	AllowedCommands []string
+	// StartupTimeout bounds a new instance's first health check (default 240s).
+	StartupTimeout time.Duration
+	// StopTimeout is the grace between SIGTERM and SIGKILL (default 30s).
+	StopTimeout time.Duration
+	// PingInterval is the health-check period (default 1s).
+	PingInterval time.Duration
+	// Clock defaults to the wall clock.
+	Clock clock.Clock
+	// Logger defaults to a discarding logger.
+	Logger *slog.Logger
+}
+
+// Server is one running Kiln.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	clk     clock.Clock
+	st      store.Store
+	reg     *prometheus.Registry
+	metrics *metrics.Store
+	gw      *gateway.Gateway
+	fleet   *fleet.Manager
+	alarms  *alarm.Engine
+	ctrl    *deploy.Controller
+	svc     *service
+	health  *healthMetrics
+	handler http.Handler
+
+	ln    net.Listener
+	ready chan struct{}
+
+	mu        sync.Mutex
+	endpoints map[string]kiln.Endpoint   // the store's endpoints, as last seen
+	recorders map[string]*seriesRecorder // by endpoint/variant/config
+	kick      chan struct{}
+}
+
+// New opens the store and builds every part; Run starts them.
+func New(cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "./kiln-data"
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Account == "" {
+		cfg.Account = "000000000000"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkListenAddr(cfg.Addr); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "kiln.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, clk: cfg.Clock, st: st,
+		reg:       prometheus.NewRegistry(),
+		ready:     make(chan struct{}),
+		endpoints: map[string]kiln.Endpoint{},
+		recorders: map[string]*seriesRecorder{},
+		kick:      make(chan struct{}, 1),
+	}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = metrics.New(s.clk, s.reg)
+	s.gw = gateway.New(gateway.Config{Clock: s.clk, Logger: s.log, Region: cfg.Region, Account: cfg.Account})
+	s.fleet, err = fleet.New(fleet.Config{
+		Clock:           s.clk,
+		Logger:          s.log,
+		LogDir:          filepath.Join(cfg.DataDir, "logs"),
+		PingInterval:    cfg.PingInterval,
+		StartupTimeout:  cfg.StartupTimeout,
+		StopTimeout:     cfg.StopTimeout,
+		AllowedCommands: cfg.AllowedCommands,
+		Drainer:         s.gw,
+		OnChange:        s.fleetChanged,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("start fleet manager: %w", err)
+	}
+	s.svc = &service{
+		st: st, metrics: s.metrics, clk: s.clk, region: cfg.Region, account: cfg.Account,
+		instances: s.instancesOf,
+		logFiles:  s.fleet.LogFiles,
+	}
+	s.alarms = alarm.NewEngine(alarm.Config{
+		Clock:      s.clk,
+		Logger:     s.log,
+		Local:      localSource{s.metrics},
+		Prometheus: alarm.NewPrometheusSource(&http.Client{Timeout: 5 * time.Second}),
+		Repo:       alarmRepo{s.svc},
+		OnChange:   func(string, kiln.AlarmState) { s.ctrl.Notify("") },
+	})
+	s.svc.setState = s.alarms.SetState
+	s.ctrl = deploy.NewController(deploy.Config{
+		Clock:  s.clk,
+		Logger: s.log,
+		Store:  deployStore{s.svc},
+		Fleets: fleetStatus{s.fleet},
+		Alarms: s.alarms,
+	})
+	s.svc.notify = s.ctrl.Notify
+	s.health = newHealthMetrics(s.reg, s)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// checkListenAddr refuses to expose the unauthenticated API beyond loopback.
+func checkListenAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("refusing to listen on %s: no credentials are configured, and without them anyone who reaches the API can run commands on this host through a model's Image; listen on a loopback address such as 127.0.0.1", addr)
+	}
+	return nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	native := &api.Native{Service: s.svc, Logger: s.log}
+	mux.Handle("/v1/", native.Handler())
+	mux.HandleFunc("GET /v1/endpoints/{name}/metrics", s.handleEndpointMetrics)
+	mux.Handle("/endpoints/", s.gw)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	return mux
+}
+
+// Handler serves everything Kiln serves over HTTP.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Addr is the address the server listens on, once Ready.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Ready is closed once the server listens.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Service is the server's control plane, for in-process callers.
+func (s *Server) Service() kiln.Service { return s.svc }
+
+// Run serves until ctx ends, then stops every part and every instance
+// process, and closes the store.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.st.Close()
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Load what the store holds before anything else runs, so that the
+	// endpoints that existed come back.
+	rev, err := s.loadEndpoints(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	alarmRev, err := s.loadAlarms(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	run("fleet", s.fleet.Run)
+	run("alarms", s.alarms.Run)
+	run("controller", s.ctrl.Run)
+	run("endpoint watch", func(ctx context.Context) error { return s.watchEndpoints(ctx, rev+1) })
+	run("alarm watch", func(ctx context.Context) error { return s.watchAlarms(ctx, alarmRev+1) })
+	run("router", s.routeLoop)
+
+	httpSrv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+			cancel()
+		}
+	}()
+	s.log.Info("kiln listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir)
+	close(s.ready)
+
+	<-ctx.Done()
+	s.log.Info("kiln stopping")
+	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	httpSrv.Shutdown(shutdownCtx)
+	done()
+	wg.Wait()
+	s.gw.Close()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}

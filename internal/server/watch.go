@@ -1,0 +1,230 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/fleet"
+	"github.com/kiln-serve/kiln/internal/gateway"
+	"github.com/kiln-serve/kiln/internal/store"
+)
+
+// loadEndpoints reads every endpoint and applies them; it returns the
+// revision read at.
+func (s *Server) loadEndpoints(ctx context.Context) (int64, error) {
+	kvs, rev, err := s.st.List(ctx, endpointsPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("load endpoints: %w", err)
+	}
+	eps := map[string]kiln.Endpoint{}
+	for _, kv := range kvs {
+		var ep kiln.Endpoint
+		if err := json.Unmarshal(kv.Value, &ep); err != nil {
+			return 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		eps[ep.EndpointName] = ep
+	}
+	s.mu.Lock()
+	s.endpoints = eps
+	s.mu.Unlock()
+	s.apply()
+	for name := range eps {
+		s.ctrl.Notify(name)
+	}
+	return rev, nil
+}
+
+// watchEndpoints follows endpoint changes from rev on; when the watch ends
+// early (compaction, a slow reader) it lists again and carries on.
+func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
+	for {
+		ch, err := s.st.Watch(ctx, endpointsPrefix, rev)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.Warn("endpoint watch failed; reloading", "err", err)
+			if rev, err = s.loadEndpoints(ctx); err != nil {
+				return err
+			}
+			rev++
+			continue
+		}
+		for ev := range ch {
+			rev = ev.KV.ModRevision + 1
+			name := strings.TrimPrefix(ev.KV.Key, endpointsPrefix)
+			s.mu.Lock()
+			if ev.Type == store.Delete {
+				delete(s.endpoints, name)
+			} else {
+				var ep kiln.Endpoint
+				if err := json.Unmarshal(ev.KV.Value, &ep); err != nil {
+					s.mu.Unlock()
+					return fmt.Errorf("decode %s: %w", ev.KV.Key, err)
+				}
+				s.endpoints[name] = ep
+			}
+			s.mu.Unlock()
+			// Routing first: a rollback's share swap must reach the gateway
+			// before anything else happens.
+			s.apply()
+			s.ctrl.Notify(name)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+func (s *Server) loadAlarms(ctx context.Context) (int64, error) {
+	kvs, rev, err := s.st.List(ctx, alarmsPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("load alarms: %w", err)
+	}
+	alarms := make([]kiln.Alarm, 0, len(kvs))
+	for _, kv := range kvs {
+		var a kiln.Alarm
+		if err := json.Unmarshal(kv.Value, &a); err != nil {
+			return 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		alarms = append(alarms, a)
+	}
+	s.alarms.Reload(alarms)
+	return rev, nil
+}
+
+func (s *Server) watchAlarms(ctx context.Context, rev int64) error {
+	for {
+		ch, err := s.st.Watch(ctx, alarmsPrefix, rev)
+		if err == nil {
+			for ev := range ch {
+				rev = ev.KV.ModRevision + 1
+				// Alarm definitions change rarely; reloading all is simple
+				// and the engine keeps the state of unchanged ones.
+				if _, err := s.loadAlarms(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if rev, err = s.loadAlarms(ctx); err != nil {
+			return err
+		}
+		rev++
+	}
+}
+
+// fleetChanged is the fleet manager's OnChange: an instance became routable
+// or stopped being so.
+func (s *Server) fleetChanged() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// routeLoop re-applies routing when instances change, and wakes the
+// controller, which waits on instance health.
+func (s *Server) routeLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.kick:
+			s.apply()
+			s.ctrl.Notify("")
+		}
+	}
+}
+
+// apply makes the fleet manager and the gateway follow the endpoints as
+// last read from the store.
+func (s *Server) apply() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var specs []fleet.Spec
+	for name, ep := range s.endpoints {
+		for _, f := range ep.Fleets {
+			specs = append(specs, fleet.Spec{Endpoint: name, Fleet: f})
+		}
+	}
+	s.fleet.Sync(specs)
+
+	routable := map[string][]fleet.Instance{} // by endpoint/fleet
+	for _, in := range s.fleet.Instances() {
+		if in.Routable {
+			k := in.Endpoint + "/" + in.FleetID
+			routable[k] = append(routable[k], in)
+		}
+	}
+	live := map[string]bool{}
+	routes := make([]gateway.EndpointRoute, 0, len(s.endpoints))
+	for name, ep := range s.endpoints {
+		er := gateway.EndpointRoute{Name: name}
+		for _, v := range ep.ProductionVariants {
+			vr := gateway.VariantRoute{Name: v.VariantName, Weight: v.CurrentWeight}
+			for _, f := range ep.FleetsOf(v.VariantName) {
+				var ins []gateway.InstanceRoute
+				for _, in := range routable[name+"/"+f.ID] {
+					// A canary activates the lowest-numbered instances only.
+					if in.Ordinal < f.ActiveInstanceCount {
+						ins = append(ins, gateway.InstanceRoute{ID: in.ID, Addr: in.Addr})
+					}
+				}
+				key := name + "/" + v.VariantName + "/" + f.EndpointConfigName
+				live[key] = true
+				vr.Fleets = append(vr.Fleets, gateway.FleetRoute{
+					ID: f.ID, Config: f.EndpointConfigName, Share: f.TrafficShare,
+					Instances: ins, Recorder: s.recorder(key, name, v.VariantName, f.EndpointConfigName),
+				})
+			}
+			er.Variants = append(er.Variants, vr)
+		}
+		routes = append(routes, er)
+	}
+	for key, r := range s.recorders {
+		if !live[key] {
+			s.metrics.Forget(r.endpoint, r.variant, r.config)
+			delete(s.recorders, key)
+		}
+	}
+	s.gw.Update(routes)
+}
+
+// recorder returns the metrics recorder of one fleet; call with s.mu held.
+func (s *Server) recorder(key, endpoint, variant, config string) *seriesRecorder {
+	r, ok := s.recorders[key]
+	if !ok {
+		r = &seriesRecorder{series: s.metrics.Series(endpoint, variant, config), endpoint: endpoint, variant: variant, config: config}
+		s.recorders[key] = r
+	}
+	return r
+}
+
+func (s *Server) instancesOf(endpoint string) []kiln.InstanceInfo {
+	s.mu.Lock()
+	ep := s.endpoints[endpoint]
+	s.mu.Unlock()
+	fleets := map[string]kiln.Fleet{}
+	for _, f := range ep.Fleets {
+		fleets[f.ID] = f
+	}
+	var out []kiln.InstanceInfo
+	for _, in := range s.fleet.Instances() {
+		if in.Endpoint != endpoint {
+			continue
+		}
+		f := fleets[in.FleetID]
+		out = append(out, kiln.InstanceInfo{
+			ID: in.ID, FleetID: in.FleetID, VariantName: f.VariantName, EndpointConfigName: f.EndpointConfigName,
+			Ordinal: in.Ordinal, Addr: in.Addr, PID: in.PID, State: in.State, Routable: in.Routable,
+			Restarts: in.Restarts, StartedAt: in.StartedAt, LastError: in.LastError,
+		})
+	}
+	return out
+}
