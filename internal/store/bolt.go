@@ -121,16 +121,16 @@ func Open(path string, opts *Options) (*Bolt, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open store: %w", err)
 	case fi.Size() > 0:
-		if err := checkMeta(path); err != nil {
+		if err := verifyFile(path, o.LockTimeout); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
 	}
 
-	db, err := openBolt(path, o.LockTimeout)
+	db, err := openBolt(path, o.LockTimeout, false)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := initOrVerify(db); err != nil {
+	if err := initialize(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}

@@ -14,12 +14,17 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// bbolt maps the file into memory and follows page numbers into it. A file
-// cut short (a bad copy, a full disk, a half-restored backup) makes such a
-// read fault, which kills the process instead of failing Open. So before
-// bbolt sees a file, checkMeta reads its meta pages the way bbolt does and
-// rejects a file shorter than they say; and bbolt runs with faults turned
-// into panics, which Open recovers as ErrCorrupt.
+// Opening a damaged file must fail: not crash, and not trust the file.
+// bbolt maps the file into memory and follows the page numbers and lengths
+// it finds there: a file cut short (a bad copy, a full disk, a
+// half-restored backup) or overwritten makes it panic, or fault, which kills
+// the process. So an existing file is first opened read-only, which reads
+// nothing but the meta pages and takes a shared lock, so that no writer
+// changes the file meanwhile. checkMeta then reads the meta and freelist
+// pages as bbolt does and rejects a file shorter than they say, and verify
+// reads every record with faults turned into panics, recovered as
+// ErrCorrupt, and has bbolt check every page. Only a file that passed is
+// opened for writing.
 
 // The bbolt meta page, version 2: a 16-byte page header, then magic(4)
 // version(4) pageSize(4) flags(4) root(8) sequence(8) freelist(8) pgid(8)
@@ -114,9 +119,8 @@ func checkMeta(path string) error {
 	return nil
 }
 
-// checkFreelist checks the freelist page the meta page points to. bbolt
-// reads it while opening, trusting its length, where a panic could not be
-// undone: the memory map bbolt made would keep the file locked.
+// checkFreelist checks the freelist page the meta page points to, which
+// bbolt reads trusting the length written in it.
 func checkFreelist(f io.ReaderAt, m boltMeta) error {
 	bad := func(why string) error {
 		return fmt.Errorf("%w: freelist page %d: %s", ErrCorrupt, m.freelist, why)
@@ -153,31 +157,46 @@ func checkFreelist(f io.ReaderAt, m boltMeta) error {
 	return nil
 }
 
-// openBolt opens the bbolt file, turning a panic or memory fault inside
-// bbolt into ErrCorrupt. checkMeta has ruled out the damage known to cause
-// one; this is the last line of defence, and an imperfect one: after a
-// panic past bbolt's memory mapping of the file, the mapping (and with it the
-// file lock) stays until the process exits.
-func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
-	var file *os.File
+// verifyFile checks the existing, non-empty bbolt file at path through a
+// read-only handle.
+func verifyFile(path string, lockTimeout time.Duration) (err error) {
+	db, err := openBolt(path, lockTimeout, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := checkMeta(path); err != nil {
+		return err
+	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
+		// View has rolled back by now, so the deferred Close can proceed.
 		if r := recover(); r != nil {
-			// bbolt never returned the DB; closing its file releases the lock.
-			if file != nil {
-				file.Close()
-			}
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	return db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(metaBucket) != nil {
+			return verify(tx)
+		}
+		if k, _ := tx.Cursor().First(); k != nil {
+			return fmt.Errorf("%w: a bbolt file, but not a Kiln store", ErrCorrupt)
+		}
+		return nil // an empty bbolt file, initialized once open
+	})
+}
+
+// openBolt opens the bbolt file. A panic inside bbolt is recovered as
+// ErrCorrupt, as a last line of defence: Open opens for writing only files
+// verified read-only first, and reading the meta pages, all a read-only
+// open does, cannot fault.
+func openBolt(path string, lockTimeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
 			db, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: lockTimeout,
-		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			f, err := os.OpenFile(name, flag, perm)
-			file = f
-			return f, err
-		},
-	})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w (waited %v)", ErrLocked, lockTimeout)
@@ -190,27 +209,13 @@ func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
 	return db, nil
 }
 
-// initOrVerify creates the store's buckets in a new file, or verifies every
-// record and page of an existing one.
-func initOrVerify(db *bolt.DB) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
-		}
-	}()
-	var empty bool
-	err = db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(metaBucket) != nil {
-			return verify(tx)
-		}
-		if k, _ := tx.Cursor().First(); k != nil {
-			return fmt.Errorf("%w: a bbolt file, but not a Kiln store", ErrCorrupt)
-		}
-		empty = true
+// initialize creates the store's buckets if the file has none yet.
+func initialize(db *bolt.DB) error {
+	var ok bool
+	if err := db.View(func(tx *bolt.Tx) error {
+		ok = tx.Bucket(metaBucket) != nil
 		return nil
-	})
-	if err != nil || !empty {
+	}); err != nil || ok {
 		return err
 	}
 	return db.Update(func(tx *bolt.Tx) error {
@@ -233,9 +238,9 @@ func initOrVerify(db *bolt.DB) (err error) {
 }
 
 // verify reads every record of the store, checking the invariants writes
-// keep, then has bbolt check every page. The records are read first, in
-// this goroutine, where a fault on a damaged page is recovered; bbolt's
-// check runs in a goroutine of its own.
+// keep, then has bbolt check every page. The records are read first, in the
+// goroutine where a fault on a damaged page is recovered; bbolt's check runs
+// in a goroutine of its own, and so only over pages already read.
 func verify(tx *bolt.Tx) error {
 	meta, kvs, log := tx.Bucket(metaBucket), tx.Bucket(kvBucket), tx.Bucket(logBucket)
 	if kvs == nil || log == nil {
