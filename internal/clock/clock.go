@@ -6,7 +6,11 @@
 // The types are jonboulle/clockwork's, which etcd uses for the same purpose.
 package clock
 
-import "github.com/jonboulle/clockwork"
+import (
+	"time"
+
+	"github.com/jonboulle/clockwork"
+)
 
 // Clock tells the time and makes timers and tickers.
 type Clock = clockwork.Clock
@@ -24,4 +28,6 @@ type (
 func Real() Clock { return clockwork.NewRealClock() }
 
 // NewFake returns a fake clock set to a fixed, arbitrary instant.
-func NewFake() *clockwork.FakeClock { return clockwork.NewFakeClock() }
+func NewFake() *clockwork.FakeClock {
+	return clockwork.NewFakeClockAt(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+}
