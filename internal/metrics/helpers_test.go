@@ -13,8 +13,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // newTestStore returns a Store on a fake clock set to a whole hour, so that
 // period boundaries in tests fall on round numbers.
-func newTestStore(t testing.TB) (*Store, clock.Fake) {
-	t.Helper()
+func newTestStore(testing.TB) (*Store, clock.Fake) {
 	clk := clock.NewFake()
 	now := clk.Now()
 	clk.Advance(now.Truncate(time.Hour).Add(time.Hour).Sub(now))

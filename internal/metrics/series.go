@@ -36,6 +36,11 @@ type Sample struct {
 	// request counts 1/Instances towards InvocationsPerInstance. Zero or
 	// less counts as one.
 	Instances int
+	// Time is when the invocation finished. If zero, Record reads the
+	// Store's clock; a caller that has just read it (to measure the
+	// latencies) saves a second reading by passing it. A time before the
+	// current second counts in the current second.
+	Time time.Time
 }
 
 // Series holds the metrics of one fleet: an endpoint's variant served by
@@ -48,9 +53,8 @@ type Series struct {
 	// cur is the live second: Records accumulate into the shards until the
 	// clock passes it, and then the first caller closes it (advance).
 	cur  atomic.Int64
-	prom atomic.Pointer[promChildren] // nil once forgotten
 	mask uint32
-	_    [40]byte // keep the fields read on every Record off the lines below
+	_    [48]byte // keep the fields read on every Record off the lines below
 
 	shards []shard
 
@@ -63,6 +67,7 @@ type Series struct {
 	secs     ring         // closed seconds, oldest first
 	mins     ring         // closed minutes, oldest first
 	rolledTo int64        // seconds before this are rolled into mins
+	totals   promTotals   // since the series was created, for Prometheus
 
 	forgotten bool // guarded by the Store's mu
 }
@@ -93,7 +98,7 @@ func (sh *shard) reset() {
 	}
 }
 
-func newSeries(clk clock.Clock, endpoint, variant, config string, shards int, p *promChildren) *Series {
+func newSeries(clk clock.Clock, endpoint, variant, config string, shards int) *Series {
 	s := &Series{
 		endpoint: endpoint, variant: variant, config: config,
 		clk:    clk,
@@ -108,21 +113,26 @@ func newSeries(clk clock.Clock, endpoint, variant, config string, shards int, p 
 	s.live[0].reset()
 	s.live[1].reset()
 	s.cur.Store(clk.Now().Unix())
-	s.prom.Store(p)
 	return s
 }
 
-// Record adds one invocation to the current second. It does not allocate;
-// once a second, one caller closes the previous second (and once a minute
-// rolls up the previous minute) before recording.
+// Record adds one invocation to the current second. It does not allocate
+// and holds one shard lock for a few dozen instructions. Once a second, one
+// caller closes the previous second (and once a minute rolls up the
+// previous minute) before recording.
 func (s *Series) Record(r Sample) {
-	now := s.clk.Now().Unix()
+	var now int64
+	if r.Time.IsZero() {
+		now = s.clk.Now().Unix()
+	} else {
+		now = r.Time.Unix()
+	}
 	if now > s.cur.Load() {
 		s.advance(now)
 	}
 	modelNs := max(int64(r.ModelLatency), 0)
 	overNs := max(int64(r.OverheadLatency), 0)
-	packed := uint32(bucketOf(float64(modelNs)/1e3))<<16 | uint32(bucketOf(float64(overNs)/1e3))
+	packed := uint32(bucketOf(float64(modelNs)*1e-3))<<16 | uint32(bucketOf(float64(overNs)*1e-3))
 	inst := uint32(min(max(r.Instances, 1), math.MaxUint32))
 
 	sh := s.lockShard()
@@ -153,21 +163,6 @@ func (s *Series) Record(r Sample) {
 		s.sketchMu.Unlock()
 	}
 	sh.mu.Unlock()
-
-	if p := s.prom.Load(); p != nil {
-		p.invocations.Inc()
-		switch {
-		case r.Status >= 400 && r.Status < 500:
-			p.errors4xx.Inc()
-		case r.Status >= 500 && r.Status < 600:
-			p.errors5xx.Inc()
-		}
-		if r.ModelError {
-			p.errorsModel.Inc()
-		}
-		p.model.Observe(float64(modelNs) / 1e9)
-		p.overhead.Observe(float64(overNs) / 1e9)
-	}
 }
 
 // lockShard locks and returns a shard: the first one when it is free, so a
@@ -249,6 +244,7 @@ func (s *Series) closeLive(t int64) {
 	if sl.n == 0 {
 		return
 	}
+	s.totals.add(&sl, &s.live)
 	sl.sketch = encodeSketches(&s.live[0], &s.live[1])
 	s.secs.push(sl)
 }

@@ -211,3 +211,24 @@ func TestRecordClampsInput(t *testing.T) {
 		t.Errorf("InvocationsPerInstance Sum = %v with no instance counts, want 2", got)
 	}
 }
+
+// A Sample's Time places it in its second; a time before the live second
+// counts in the live second.
+func TestSampleTime(t *testing.T) {
+	st, clk := newTestStore(t)
+	s := st.Series("e", "v", "c")
+	start := clk.Now()
+	s.Record(Sample{Status: 200, Instances: 1, Time: start.Add(2 * time.Second)})
+	s.Record(Sample{Status: 200, Instances: 1, Time: start}) // late: counts at start+2s
+	s.Record(Sample{Status: 200, Instances: 1, Time: start.Add(3*time.Second + 500*time.Millisecond)})
+	clk.Advance(5 * time.Second)
+	got := mustQuery(t, st, Query{MetricName: Invocations, Statistic: "Sum", Dimensions: fleet("e", "v", "c"),
+		Period: time.Second, Start: start, End: clk.Now()})
+	want := []Datapoint{
+		{Timestamp: start.Add(2 * time.Second).UTC(), Value: 2, SampleCount: 2},
+		{Timestamp: start.Add(3 * time.Second).UTC(), Value: 1, SampleCount: 1},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

@@ -29,16 +29,56 @@ const (
 	sketchBuckets = maxBucket + 1
 )
 
-// bucketOf returns the sketch bucket of a latency in microseconds.
+// bucketOf returns the sketch bucket of a latency in microseconds: the
+// smallest i with us ≤ γ^i. It is on the recording path, so instead of a
+// logarithm it looks up the bucket of the value's binary exponent and top
+// mantissa bits, then steps over the one bucket bound that may fall inside
+// that cell (cells are 2^-6 ≈ 1.6% wide, buckets 2%).
 func bucketOf(us float64) int {
 	if !(us > 1) { // also NaN
 		return 0
 	}
-	i := int(math.Ceil(math.Log(us) / lnGamma))
-	if i > maxBucket {
+	if us > buckets.bounds[maxBucket-1] {
 		return maxBucket
 	}
+	b := math.Float64bits(us)
+	cell := (int(b>>52)-1023)<<cellBits | int(b>>(52-cellBits))&(1<<cellBits-1)
+	i := int(buckets.first[cell])
+	for us > buckets.bounds[i] {
+		i++
+	}
 	return i
+}
+
+const (
+	cellBits = 6
+	// cells covers the binary exponents 0..31, and 2^32 µs is above the
+	// last bound.
+	cells = 32 << cellBits
+)
+
+// buckets holds bucketOf's read-only tables.
+var buckets = newBucketTables()
+
+type bucketTables struct {
+	bounds [maxBucket]float64 // bounds[i] = γ^i, the top of bucket i
+	first  [cells]uint16      // bucket of each cell's lowest value
+}
+
+func newBucketTables() *bucketTables {
+	t := new(bucketTables)
+	for i := range t.bounds {
+		t.bounds[i] = math.Exp(float64(i) * lnGamma)
+	}
+	for c := range t.first {
+		lo := math.Ldexp(1+float64(c&(1<<cellBits-1))/(1<<cellBits), c>>cellBits)
+		i := 0
+		for i < maxBucket && lo > t.bounds[i] {
+			i++
+		}
+		t.first[c] = uint16(i)
+	}
+	return t
 }
 
 // bucketValue is the value a bucket reports, in microseconds.

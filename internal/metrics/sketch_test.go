@@ -21,6 +21,35 @@ func TestSketchConstants(t *testing.T) {
 	}
 }
 
+// The table lookup agrees with the logarithm it replaces, except for values
+// within rounding of a bucket bound.
+func TestBucketOfMatchesLog(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 8))
+	check := func(v float64) {
+		want := 0
+		if v > 1 {
+			want = int(min(math.Ceil(math.Log(v)/lnGamma), maxBucket))
+		}
+		if got := bucketOf(v); got != want {
+			if b := math.Exp(float64(min(got, want)) * lnGamma); math.Abs(v-b) > 1e-12*b {
+				t.Fatalf("bucketOf(%v) = %d, log gives %d", v, got, want)
+			}
+		}
+	}
+	for range 1_000_000 {
+		check(math.Exp(r.Float64() * 23))
+	}
+	for i := range maxBucket {
+		b := math.Exp(float64(i) * lnGamma)
+		check(b)
+		check(math.Nextafter(b, 0))
+		check(math.Nextafter(b, math.Inf(1)))
+	}
+	for _, v := range []float64{0, -1, math.NaN(), 1, 1.0000001, 3.6e9, 5e9, math.Inf(1), 1e300} {
+		check(v)
+	}
+}
+
 // Every value from 1 µs to one hour lands in a bucket whose reported value
 // is within 1% of it.
 func TestBucketRelativeError(t *testing.T) {

@@ -16,7 +16,6 @@ import (
 // them.
 type Store struct {
 	clk    clock.Clock
-	prom   *promVecs
 	shards int // per series
 
 	mu     sync.RWMutex
@@ -28,10 +27,11 @@ type Store struct {
 type seriesKey struct{ endpoint, variant, config string }
 
 // New returns an empty Store. If clk is nil the wall clock is used. If reg
-// is nil the Prometheus collectors are created but not registered. New
-// panics if reg already holds a different collector under one of the
-// metric names; registering on a registry that has the same collectors
-// from another Store shares them.
+// is nil nothing is exposed to Prometheus; otherwise the series are
+// exposed on it as kiln_invocations_total, kiln_invocation_errors_total,
+// kiln_model_latency_seconds and kiln_overhead_latency_seconds, labelled by
+// endpoint, variant and config. Several Stores may share a registry. New
+// panics if reg holds a different collector under one of those names.
 func New(clk clock.Clock, reg prometheus.Registerer) *Store {
 	if clk == nil {
 		clk = clock.Real()
@@ -44,18 +44,20 @@ func New(clk clock.Clock, reg prometheus.Registerer) *Store {
 	}
 	st := &Store{
 		clk:    clk,
-		prom:   newPromVecs(reg),
 		shards: shards,
 		series: make(map[seriesKey]*Series),
 	}
 	st.lastGC.Store(clk.Now().Unix())
+	if reg != nil {
+		register(reg, st)
+	}
 	return st
 }
 
 // Series returns the series of one fleet, creating it on first use. The
 // same key always yields the same *Series while it holds data, so callers
 // resolve it once (per routing table) and record into it for every request.
-// Asking again for a forgotten series brings its Prometheus children back.
+// Asking again for a forgotten series exposes it to Prometheus again.
 func (st *Store) Series(endpoint, variant, config string) *Series {
 	k := seriesKey{endpoint, variant, config}
 	st.mu.RLock()
@@ -70,27 +72,36 @@ func (st *Store) Series(endpoint, variant, config string) *Series {
 	s = st.series[k]
 	switch {
 	case s == nil:
-		s = newSeries(st.clk, endpoint, variant, config, st.shards, st.prom.children(endpoint, variant, config))
+		s = newSeries(st.clk, endpoint, variant, config, st.shards)
 		st.series[k] = s
 	case s.forgotten:
 		s.forgotten = false
-		s.prom.Store(st.prom.children(endpoint, variant, config))
 	}
 	return s
 }
 
-// Forget drops the Prometheus children of a retired fleet's series, so the
-// exposition stops showing it. Its history stays queryable until it ages
-// out, after which the series itself is dropped. Records into a forgotten
-// series still count towards its history.
+// Forget stops exposing a retired fleet's series to Prometheus. Its history
+// stays queryable until it ages out, after which the series itself is
+// dropped. Records into a forgotten series still count towards its history.
 func (st *Store) Forget(endpoint, variant, config string) {
 	st.mu.Lock()
 	if s := st.series[seriesKey{endpoint, variant, config}]; s != nil {
 		s.forgotten = true
-		s.prom.Store(nil)
 	}
 	st.mu.Unlock()
-	st.prom.forget(endpoint, variant, config)
+}
+
+// exported returns the series that are not forgotten.
+func (st *Store) exported() []*Series {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	out := make([]*Series, 0, len(st.series))
+	for _, s := range st.series {
+		if !s.forgotten {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // match returns the series selected by a CloudWatch dimension set:
