@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -212,5 +213,12 @@ func TestSeriesMemory(t *testing.T) {
 				t.Errorf("series holds %.0f bytes, want at most %.0f", got, bound)
 			}
 		})
+	}
+}
+
+// doc.go states the size of a slot.
+func TestSlotSize(t *testing.T) {
+	if got := unsafe.Sizeof(slot{}); got != 96 {
+		t.Errorf("slot is %d bytes; doc.go says 96", got)
 	}
 }

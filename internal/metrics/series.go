@@ -52,11 +52,11 @@ type Series struct {
 
 	// cur is the live second: Records accumulate into the shards until the
 	// clock passes it, and then the first caller closes it (advance).
-	cur  atomic.Int64
-	mask uint32
-	_    [48]byte // keep the fields read on every Record off the lines below
-
+	cur    atomic.Int64
+	mask   uint32
 	shards []shard
+	// Every Record reads the fields above; flushes write the ones below.
+	_ [24]byte
 
 	// sketchMu serialises the shards' flushes into live. advance, which
 	// holds every shard lock, needs no more.
