@@ -28,7 +28,8 @@ type Instance struct {
 	// Addr is host:port on loopback; empty if the process did not start.
 	Addr string
 	// PID is the process ID; 0 if the process did not start.
-	PID   int
+	PID int
+	// State is one of the State constants.
 	State string
 	// Routable is set once the instance passed a ping, and cleared as soon
 	// as it fails one, exits, or is to be stopped.
