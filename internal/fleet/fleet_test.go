@@ -624,7 +624,11 @@ func TestKilledKilnLeavesNoOrphan(t *testing.T) {
 	}
 	var once sync.Once
 	killKiln := func() { once.Do(func() { kiln.Process.Kill(); kiln.Wait() }) }
-	t.Cleanup(killKiln)
+	t.Cleanup(func() {
+		// Should the test stop early, still leave nothing behind.
+		killKiln()
+		New(Config{LogDir: filepath.Join(dir, "logs")})
+	})
 
 	lines := make(chan string)
 	go func() {

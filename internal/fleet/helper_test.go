@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 		helperManager()
 		os.Exit(0)
 	case "sleeper":
-		time.Sleep(time.Hour)
+		time.Sleep(2 * time.Minute) // long enough for any test, short if one leaks it
 		os.Exit(0)
 	}
 	os.Setenv(secretVar, "hunter2")
