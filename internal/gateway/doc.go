@@ -1,0 +1,27 @@
+// Package gateway is Kiln's data plane: it serves the SageMaker Runtime API's
+// POST /endpoints/{EndpointName}/invocations and proxies each request to one
+// model instance.
+//
+// Routing reads an immutable Table that Update (and Drain) replace with one
+// atomic swap, so the request path takes no lock. A request picks a variant
+// (by weight, or the one the X-Amzn-SageMaker-Target-Variant header names),
+// then one of the variant's fleets by its blue/green share, renormalised over
+// the fleets that have an instance to take it, then the instance with the
+// fewest requests in flight. Those counts belong to per-instance state that
+// survives table swaps, and Drain uses them to retire an instance without
+// losing a request: it takes the instance out of the table and waits for
+// what is in flight there to finish.
+//
+// The request body is read whole (up to MaxBody) into a pooled buffer, so a
+// request whose instance refuses the connection is sent once more to another
+// instance. Connections to models are kept alive and reused. The model's
+// answer is streamed back as it arrives; chunked and text/event-stream
+// responses are flushed after every read, so server-sent events pass through.
+// Errors take the runtime API's JSON shape, {"__type": ..., "message": ...}
+// with X-Amzn-ErrorType, and a model's own failure becomes a 424 ModelError
+// carrying its status and body.
+//
+// Each request is reported as a Sample to the Recorder of the fleet that
+// answered it; the server adapts the metrics store to Recorder, so this
+// package imports neither metrics nor fleets.
+package gateway

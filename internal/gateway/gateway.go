@@ -1,0 +1,298 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kiln-serve/kiln/internal/clock"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultModelTimeout = 60 * time.Second
+	DefaultMaxBody      = 6 << 20 // 6 MiB, SageMaker's payload limit
+	DefaultAccount      = "000000000000"
+	DefaultDialTimeout  = 2 * time.Second
+)
+
+// Recorder receives one Sample per request a fleet answers. The server adapts
+// the metrics store to it. Record is called on the request path, so it must
+// be fast and safe for concurrent use.
+type Recorder interface {
+	Record(s Sample)
+}
+
+// Sample describes one request.
+type Sample struct {
+	// Status is the HTTP status the client got. 499 means the client went
+	// away before it got an answer.
+	Status int
+	// ModelError is true when the model answered non-2xx, could not be
+	// reached, or timed out.
+	ModelError bool
+	// ModelLatency runs from sending the request to the model until its
+	// response headers arrive; OverheadLatency is the rest of the request's
+	// time in the gateway.
+	ModelLatency, OverheadLatency time.Duration
+	// Instances is the number of routable instances of the variant when the
+	// request was routed.
+	Instances int
+}
+
+// Config configures a Gateway. Every field is optional.
+type Config struct {
+	// Clock tells the time for latencies and model timeouts. If nil, the
+	// wall clock is used.
+	Clock clock.Clock
+	// Logger gets socket errors and timeouts. If nil, nothing is logged.
+	Logger *slog.Logger
+	// Region and Account appear in error messages, as SageMaker's do. If
+	// Account is empty, DefaultAccount is used.
+	Region, Account string
+	// ModelTimeout bounds the wait for the model's response headers, and
+	// then each wait for more of its body. If zero, DefaultModelTimeout.
+	ModelTimeout time.Duration
+	// MaxBody is the largest request body accepted. If zero, DefaultMaxBody.
+	MaxBody int64
+	// Rand returns uniformly random bits for routing and request IDs. It
+	// must be safe for concurrent use. If nil, math/rand/v2's Uint64.
+	Rand func() uint64
+	// Transport sends requests to models. If nil, the Gateway uses its own
+	// http.Transport tuned for many keep-alive connections to few hosts,
+	// which Close closes.
+	Transport http.RoundTripper
+	// DialTimeout bounds connecting to a model when Transport is nil. If
+	// zero, DefaultDialTimeout.
+	DialTimeout time.Duration
+}
+
+// Gateway is the data plane: it serves POST /endpoints/{name}/invocations
+// and proxies each request to an instance chosen from its routing table.
+// It is safe for concurrent use.
+type Gateway struct {
+	clock        clock.Clock
+	log          *slog.Logger
+	region       string
+	account      string
+	modelTimeout time.Duration
+	maxBody      int64
+	rand         func() uint64
+	transport    http.RoundTripper
+	ownTransport *http.Transport
+
+	table atomic.Pointer[Table]
+
+	// mu serialises Update and Drain and guards what follows.
+	mu        sync.Mutex
+	routes    []EndpointRoute
+	instances map[string]*instance
+	// retired holds instances that left the table while requests were in
+	// flight on them, so that Drain and Inflight still see those requests.
+	retired []*instance
+}
+
+// New returns a Gateway with an empty routing table.
+func New(cfg Config) *Gateway {
+	g := &Gateway{
+		clock:        cfg.Clock,
+		log:          cfg.Logger,
+		region:       cfg.Region,
+		account:      cfg.Account,
+		modelTimeout: cfg.ModelTimeout,
+		maxBody:      cfg.MaxBody,
+		rand:         cfg.Rand,
+		transport:    cfg.Transport,
+		instances:    map[string]*instance{},
+	}
+	if g.clock == nil {
+		g.clock = clock.Real()
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.account == "" {
+		g.account = DefaultAccount
+	}
+	if g.modelTimeout <= 0 {
+		g.modelTimeout = DefaultModelTimeout
+	}
+	if g.maxBody <= 0 {
+		g.maxBody = DefaultMaxBody
+	}
+	if g.rand == nil {
+		g.rand = rand.Uint64
+	}
+	if g.transport == nil {
+		dial := cfg.DialTimeout
+		if dial <= 0 {
+			dial = DefaultDialTimeout
+		}
+		g.ownTransport = newTransport(dial)
+		g.transport = g.ownTransport
+	}
+	g.table.Store(buildTable(nil, nil))
+	return g
+}
+
+// newTransport returns a transport for many concurrent requests to a few
+// model instances on a trusted network: HTTP/1.1 with plenty of idle
+// keep-alive connections per instance (a closed connection costs a new TCP
+// handshake on the request path), no proxy from the environment, and no
+// compression, since the model's body is passed through as it is.
+func newTransport(dialTimeout time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         d.DialContext,
+		MaxIdleConns:        0, // no overall limit
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+		WriteBufferSize:     32 << 10,
+		ReadBufferSize:      32 << 10,
+	}
+}
+
+// Close closes the idle connections of the Gateway's own transport.
+func (g *Gateway) Close() error {
+	if g.ownTransport != nil {
+		g.ownTransport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Table returns the routing table in use now.
+func (g *Gateway) Table() *Table { return g.table.Load() }
+
+// Update builds a routing table from routes and swaps it in atomically.
+// Requests already routed finish where they are; instances no longer listed
+// get no new requests once Update returns. Routes that do not validate are
+// skipped and logged.
+func (g *Gateway) Update(routes []EndpointRoute) {
+	valid := make([]EndpointRoute, 0, len(routes))
+	for _, r := range routes {
+		if err := r.Validate(); err != nil {
+			g.log.Error("gateway: routing update skips an endpoint", "endpoint", r.Name, "err", err)
+			continue
+		}
+		valid = append(valid, r)
+	}
+	valid = cloneRoutes(valid)
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.routes = valid
+	next := make(map[string]*instance, len(g.instances))
+	var gone []*instance
+	t := buildTable(valid, func(r InstanceRoute) *instance {
+		in := next[r.ID]
+		if in == nil {
+			in = g.instances[r.ID]
+			if in != nil && in.addr != r.Addr {
+				// Same ID, new address: a different process now.
+				gone = append(gone, in)
+				in = nil
+			}
+			if in == nil {
+				in = newInstance(r)
+			}
+			next[r.ID] = in
+		} else if in.addr != r.Addr {
+			g.log.Error("gateway: instance listed twice with different addresses; using the first",
+				"instance", r.ID, "addr", in.addr, "ignored", r.Addr)
+		}
+		if in.draining {
+			return nil
+		}
+		return in
+	})
+	for id, in := range g.instances {
+		if next[id] == nil {
+			gone = append(gone, in)
+		}
+	}
+	g.table.Store(t)
+	g.instances = next
+	// Close the departed instances only after the new table is visible, so
+	// a request that backs out of one picks again from a table without it.
+	for _, in := range gone {
+		in.closed.Store(true)
+		g.retired = append(g.retired, in)
+	}
+	g.pruneRetired()
+}
+
+// pruneRetired forgets retired instances with nothing in flight. They are
+// closed, so a request that still reaches one backs out at once.
+func (g *Gateway) pruneRetired() {
+	keep := g.retired[:0]
+	for _, in := range g.retired {
+		if in.inflight.Load() > 0 {
+			keep = append(keep, in)
+		}
+	}
+	clear(g.retired[len(keep):])
+	g.retired = keep
+}
+
+// Drain stops routing new requests to the instance and waits until the
+// requests in flight on it have finished, or ctx ends. An instance that is
+// draining stays out of the table until Update no longer lists it; if it is
+// listed again after that, it is a new instance. Draining an unknown
+// instance returns at once.
+func (g *Gateway) Drain(ctx context.Context, instanceID string) error {
+	g.mu.Lock()
+	var wait []*instance
+	if in := g.instances[instanceID]; in != nil {
+		if !in.draining {
+			in.draining = true
+			t := buildTable(g.routes, func(r InstanceRoute) *instance {
+				in := g.instances[r.ID]
+				if in == nil || in.draining {
+					return nil
+				}
+				return in
+			})
+			g.table.Store(t)
+			in.closed.Store(true)
+		}
+		wait = append(wait, in)
+	}
+	for _, in := range g.retired {
+		if in.id == instanceID {
+			wait = append(wait, in)
+		}
+	}
+	g.pruneRetired()
+	g.mu.Unlock()
+
+	for _, in := range wait {
+		if err := in.wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Inflight returns the number of requests in flight on the instance.
+func (g *Gateway) Inflight(instanceID string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var n int64
+	if in := g.instances[instanceID]; in != nil {
+		n += in.inflight.Load()
+	}
+	for _, in := range g.retired {
+		if in.id == instanceID {
+			n += in.inflight.Load()
+		}
+	}
+	return int(n)
+}

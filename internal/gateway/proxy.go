@@ -1,0 +1,402 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// errModelTimeout is the cause of an upstream context cancelled because the
+// model took longer than ModelTimeout.
+var errModelTimeout = errors.New("model timed out")
+
+// maxDrain is how much of an unwanted model body is read so that its
+// connection can be reused; past it, closing the connection is cheaper.
+const maxDrain = 256 << 10
+
+// ServeHTTP handles POST /endpoints/{EndpointName}/invocations with the
+// SageMaker Runtime API's semantics.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := g.clock.Now()
+	w.Header()[hRequestID] = []string{g.requestID()}
+	name, ok := endpointFromPath(r.URL.Path)
+	if !ok {
+		writeError(w, http.StatusNotFound, codeUnknownOperation,
+			"Unknown operation: the runtime API serves POST /endpoints/{EndpointName}/invocations.")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header()["Allow"] = []string{http.MethodPost}
+		writeError(w, http.StatusMethodNotAllowed, codeUnknownOperation,
+			fmt.Sprintf("Method %s is not allowed on %s; use POST.", r.Method, r.URL.Path))
+		return
+	}
+
+	ep := g.table.Load().endpoints[name]
+	if ep == nil {
+		writeError(w, http.StatusBadRequest, codeValidation, g.notFound(name))
+		return
+	}
+	if msg := checkHeaders(r.Header); msg != "" {
+		writeError(w, http.StatusBadRequest, codeValidation, msg)
+		return
+	}
+	target, _ := headerValue(r.Header, hTargetVariant)
+	if target != "" && ep.variant(target) == nil {
+		writeError(w, http.StatusBadRequest, codeValidation, g.variantNotFound(name, target))
+		return
+	}
+
+	if r.ContentLength > g.maxBody {
+		writeError(w, http.StatusRequestEntityTooLarge, codeValidation, g.tooLarge())
+		return
+	}
+	body := getBody()
+	var openBodies atomic.Int32
+	defer func() {
+		// See upstreamBody: a transport may still hold a reading of it.
+		if openBodies.Load() == 0 {
+			putBody(body)
+		}
+	}()
+	if err := g.readBody(w, r, body); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, codeValidation, g.tooLarge())
+		} else {
+			writeError(w, http.StatusBadRequest, codeValidation, "Could not read the request body: "+err.Error())
+		}
+		return
+	}
+
+	x := exchange{g: g, w: w, r: r, start: start, endpoint: name, target: target, body: body.Bytes(), openBodies: &openBodies}
+	x.serve()
+}
+
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	if r.ContentLength > 0 {
+		// ReadFrom wants MinRead spare bytes to see EOF without growing.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxBody))
+	return err
+}
+
+// exchange is one request on its way through the gateway.
+type exchange struct {
+	g          *Gateway
+	w          http.ResponseWriter
+	r          *http.Request
+	start      time.Time
+	endpoint   string
+	target     string
+	body       []byte
+	openBodies *atomic.Int32
+
+	// Set by the last attempt, for the Sample.
+	fleet        *fleetTable
+	routable     int
+	modelLatency time.Duration
+}
+
+// serve routes the request and answers the client. A request the model
+// never saw (refused or reset connection) is tried once more, on another
+// instance.
+func (x *exchange) serve() {
+	var failed *instance
+	var lastErr error
+	for attempt := 0; attempt < 2; attempt++ {
+		v, f, in := x.g.acquire(x.endpoint, x.target, failed)
+		if in == nil {
+			break
+		}
+		x.fleet, x.routable = f, v.routable
+		err := x.attempt(v, in)
+		if err == nil {
+			return
+		}
+		failed, lastErr = in, err
+		x.g.log.Warn("gateway: model unreachable", "endpoint", x.endpoint, "variant", v.name,
+			"fleet", f.id, "instance", in.id, "addr", in.addr, "err", err)
+	}
+	if lastErr == nil {
+		x.fail(http.StatusServiceUnavailable, codeServiceUnavailable, false,
+			fmt.Sprintf("Endpoint %s has no instance available to take the request. Try again later.", x.endpoint))
+		return
+	}
+	x.fail(http.StatusServiceUnavailable, codeServiceUnavailable, true,
+		fmt.Sprintf("The model of endpoint %s could not be reached. Try again later.", x.endpoint))
+}
+
+// acquire picks an instance and counts the request on it, picking again
+// from the current table if the instance began draining meanwhile.
+func (g *Gateway) acquire(endpoint, target string, exclude *instance) (*variantTable, *fleetTable, *instance) {
+	for range maxPickAttempts {
+		ep := g.table.Load().endpoints[endpoint]
+		if ep == nil {
+			return nil, nil, nil
+		}
+		var v *variantTable
+		if target != "" {
+			if v = ep.variant(target); v == nil {
+				return nil, nil, nil
+			}
+		}
+		v, f, in := pick(ep, v, exclude, g.rand)
+		if in == nil {
+			return nil, nil, nil
+		}
+		if in.acquire() {
+			return v, f, in
+		}
+	}
+	return nil, nil, nil
+}
+
+// attempt sends the request to one instance and, unless the model could not
+// be reached, answers the client. It returns an error only for a request
+// that may be tried again elsewhere.
+func (x *exchange) attempt(v *variantTable, in *instance) error {
+	defer in.release()
+	g := x.g
+
+	ctx, cancel := context.WithCancelCause(x.r.Context())
+	defer cancel(nil)
+	timer := g.clock.AfterFunc(g.modelTimeout, func() { cancel(errModelTimeout) })
+	defer timer.Stop()
+
+	req := x.upstreamRequest(ctx, in)
+	sent := g.clock.Now()
+	res, err := g.transport.RoundTrip(req)
+	x.modelLatency = g.clock.Since(sent)
+	if err != nil {
+		switch {
+		case context.Cause(ctx) == errModelTimeout:
+			x.fail(http.StatusFailedDependency, codeModel, true, g.timedOut(v.name))
+			return nil
+		case x.r.Context().Err() != nil:
+			x.record(statusClientClosed, false)
+			return nil
+		}
+		return err
+	}
+	defer res.Body.Close()
+
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		x.modelFailed(v, res)
+		return nil
+	}
+
+	h := x.w.Header()
+	if ct, ok := res.Header[hContentType]; ok {
+		h[hContentType] = ct
+	} else {
+		// Present but nil: the server must not sniff a type the model did
+		// not give.
+		h[hContentType] = nil
+	}
+	if ca, ok := res.Header[hCustomAttributes]; ok {
+		h[hCustomAttributes] = ca
+	}
+	h[hInvokedVariant] = v.header
+	streaming := res.ContentLength < 0 || isEventStream(res.Header)
+	if !streaming {
+		h[hContentLength] = []string{strconv.FormatInt(res.ContentLength, 10)}
+	}
+	x.w.WriteHeader(http.StatusOK)
+	var rc *http.ResponseController
+	if streaming {
+		// A stream's client learns at once that it was accepted, even if
+		// the model's first event is a while coming.
+		rc = http.NewResponseController(x.w)
+		rc.Flush()
+	}
+
+	bufp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bufp)
+	buf := *bufp
+	for {
+		n, rerr := res.Body.Read(buf)
+		if n > 0 {
+			timer.Reset(g.modelTimeout)
+			if _, werr := x.w.Write(buf[:n]); werr != nil {
+				x.record(statusClientClosed, false)
+				return nil
+			}
+			if rc != nil {
+				rc.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			if x.r.Context().Err() != nil {
+				x.record(statusClientClosed, false)
+				return nil
+			}
+			g.log.Warn("gateway: model response cut short", "endpoint", x.endpoint, "variant", v.name,
+				"instance", in.id, "err", rerr)
+			x.record(http.StatusOK, true)
+			abort(x.w)
+			return nil
+		}
+	}
+	x.record(http.StatusOK, false)
+	return nil
+}
+
+// abort cuts the client's connection. The client has the status line
+// already, so this is the only way left to tell it that the body is
+// incomplete: ending the handler normally would end a chunked body with its
+// terminating chunk, and it would look whole.
+func abort(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		conn.Close()
+		return
+	}
+	// HTTP/2 cannot hand the connection over; this sentinel, which the
+	// server recovers, resets the stream instead.
+	panic(http.ErrAbortHandler)
+}
+
+func (x *exchange) upstreamRequest(ctx context.Context, in *instance) *http.Request {
+	h := make(http.Header, 4)
+	rh := x.r.Header
+	for _, k := range [...]string{hContentType, hAccept, hCustomAttributes, hInferenceID} {
+		if v, ok := rh[k]; ok {
+			h[k] = v
+		}
+	}
+	req := &http.Request{
+		Method:     http.MethodPost,
+		URL:        in.url,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Host:       in.addr,
+	}
+	if len(x.body) == 0 {
+		req.Body = http.NoBody
+	} else {
+		req.ContentLength = int64(len(x.body))
+		req.Body = newUpstreamBody(x.body, x.openBodies)
+		// Lets the transport resend on a fresh connection when a kept-alive
+		// one turns out to have been closed by the model.
+		req.GetBody = func() (io.ReadCloser, error) { return newUpstreamBody(x.body, x.openBodies), nil }
+	}
+	return req.WithContext(ctx)
+}
+
+// modelFailed answers 424 ModelError for a model that answered non-2xx.
+func (x *exchange) modelFailed(v *variantTable, res *http.Response) {
+	msg, _ := io.ReadAll(io.LimitReader(res.Body, maxOriginalMessage))
+	io.CopyN(io.Discard, res.Body, maxDrain)
+	kind := "server"
+	if res.StatusCode < 500 {
+		kind = "client"
+	}
+	original := strings.ToValidUTF8(string(msg), "\uFFFD")
+	e := errorBody{
+		Type: codeModel,
+		Message: fmt.Sprintf("Received %s error (%d) from the model of variant %s with message %q. See the logs of endpoint %s%s for more information.",
+			kind, res.StatusCode, v.name, original, x.endpoint, x.g.where()),
+		OriginalStatusCode: res.StatusCode,
+		OriginalMessage:    original,
+	}
+	x.w.Header()[hInvokedVariant] = v.header
+	writeErrorBody(x.w, http.StatusFailedDependency, e)
+	x.record(http.StatusFailedDependency, true)
+}
+
+// fail answers the client with an error and records it.
+func (x *exchange) fail(status int, code string, modelError bool, message string) {
+	writeError(x.w, status, code, message)
+	x.record(status, modelError)
+}
+
+// statusClientClosed is recorded for a request whose client went away
+// before it got an answer.
+const statusClientClosed = 499
+
+func (x *exchange) record(status int, modelError bool) {
+	if x.fleet == nil || x.fleet.recorder == nil {
+		return
+	}
+	total := x.g.clock.Since(x.start)
+	overhead := total - x.modelLatency
+	if overhead < 0 {
+		overhead = 0
+	}
+	x.fleet.recorder.Record(Sample{
+		Status:          status,
+		ModelError:      modelError,
+		ModelLatency:    x.modelLatency,
+		OverheadLatency: overhead,
+		Instances:       x.routable,
+	})
+}
+
+func isEventStream(h http.Header) bool {
+	ct, _ := headerValue(h, hContentType)
+	return strings.HasPrefix(ct, "text/event-stream")
+}
+
+func (g *Gateway) notFound(endpoint string) string {
+	return fmt.Sprintf("Endpoint %s of account %s not found.", endpoint, g.account)
+}
+
+func (g *Gateway) variantNotFound(endpoint, variant string) string {
+	return fmt.Sprintf("Target variant %s not found for Endpoint %s of account %s.", variant, endpoint, g.account)
+}
+
+func (g *Gateway) tooLarge() string {
+	return fmt.Sprintf("Request body is larger than the limit of %d bytes.", g.maxBody)
+}
+
+func (g *Gateway) timedOut(variant string) string {
+	return fmt.Sprintf("Your invocation timed out after %s while waiting for a response from the model of variant %s.",
+		g.modelTimeout, variant)
+}
+
+func (g *Gateway) where() string {
+	if g.region == "" {
+		return " in account " + g.account
+	}
+	return " in account " + g.account + " (region " + g.region + ")"
+}
+
+// requestID returns a random UUID (version 4), SageMaker's request ID form.
+func (g *Gateway) requestID() string {
+	const hex = "0123456789abcdef"
+	var u [16]byte
+	a, b := g.rand(), g.rand()
+	for i := range 8 {
+		u[i] = byte(a >> (8 * i))
+		u[8+i] = byte(b >> (8 * i))
+	}
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	var s [36]byte
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			s[j] = '-'
+			j++
+		}
+		s[j], s[j+1] = hex[c>>4], hex[c&0x0f]
+		j += 2
+	}
+	return string(s[:])
+}
