@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -59,10 +60,12 @@ func (h *healthMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	h.s.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(h.deployments, prometheus.GaugeValue, float64(inProgress))
-	for _, name := range h.s.alarms.Names() {
+	alarms, _ := h.s.svc.ListAlarms(context.Background())
+	for _, a := range alarms {
+		name := a.AlarmName
 		st, ok := h.s.alarms.State(name)
 		if !ok {
-			continue
+			st = a.AlarmState
 		}
 		for _, v := range []string{kiln.StateOK, kiln.StateAlarm, kiln.StateInsufficientData} {
 			val := 0.0
