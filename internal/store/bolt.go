@@ -54,7 +54,9 @@ type Options struct {
 
 	// History is how many of the most recent revisions keep their event in
 	// the log, for watchers that start in the past or fall behind. Older
-	// events are dropped as new ones are written. If zero, 10000.
+	// events are dropped as new ones are written. Each kept Put event holds
+	// a copy of its value, so the file holds up to History values beyond
+	// those of the live keys. If zero, 10000.
 	History int
 
 	// Logger receives the reasons watchers stop early (a watcher that fell
@@ -94,7 +96,8 @@ var _ Store = (*Bolt)(nil)
 // An existing file is verified first: its meta pages, its size against what
 // they claim, every page bbolt can reach and every record of the store, so a
 // truncated or damaged file is reported as ErrCorrupt rather than trusted.
-// The cost is one read of the file. If another process has the file open,
+// The cost is one read of the file. (bbolt keeps no checksums of its data
+// pages, so damage that leaves a value well-formed goes unnoticed.) If another process has the file open,
 // Open fails with ErrLocked after Options.LockTimeout.
 func Open(path string, opts *Options) (*Bolt, error) {
 	var o Options
