@@ -271,8 +271,10 @@ func (s *Series) rollMinutes(now int64) {
 		}
 		m.merge(sec)
 		for j := range s.live {
-			d := &s.live[j]
-			forEachBucket(sketchPart(sec.sketch, j), func(b int, c uint64) { d.add(b, uint32(c)) })
+			r := newPartReader(sketchPart(sec.sketch, j))
+			for b, c, ok := r.next(); ok; b, c, ok = r.next() {
+				s.live[j].add(b, uint32(c))
+			}
 		}
 	}
 	if m.n > 0 {

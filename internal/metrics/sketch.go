@@ -161,26 +161,43 @@ func sketchPart(b []byte, which int) []byte {
 	return b[k+int(ml):]
 }
 
-// forEachBucket calls f for every (bucket, count) pair of an encoded part.
-func forEachBucket(part []byte, f func(i int, c uint64)) {
-	i := -1
-	for len(part) > 0 {
-		d, k := binary.Uvarint(part)
-		if k <= 0 {
-			return
-		}
-		part = part[k:]
-		c, k := binary.Uvarint(part)
-		if k <= 0 {
-			return
-		}
-		part = part[k:]
-		i += int(d)
-		if i < 0 || i > maxBucket {
-			return
-		}
-		f(i, c)
+// partReader walks the (bucket, count) pairs of an encoded part.
+type partReader struct {
+	b []byte
+	i int // last bucket
+}
+
+func newPartReader(part []byte) partReader { return partReader{b: part, i: -1} }
+
+// next returns the next pair, or false at the end of the part (or at
+// anything malformed, which the encoder never writes).
+func (r *partReader) next() (i int, c uint64, ok bool) {
+	d, ok := r.uvarint()
+	if !ok {
+		return 0, 0, false
 	}
+	if c, ok = r.uvarint(); !ok {
+		return 0, 0, false
+	}
+	r.i += int(d)
+	if d == 0 || d > sketchBuckets || r.i > maxBucket {
+		return 0, 0, false
+	}
+	return r.i, c, true
+}
+
+func (r *partReader) uvarint() (uint64, bool) {
+	if len(r.b) > 0 && r.b[0] < 0x80 { // nearly every delta and count
+		x := uint64(r.b[0])
+		r.b = r.b[1:]
+		return x, true
+	}
+	x, k := binary.Uvarint(r.b)
+	if k <= 0 {
+		return 0, false
+	}
+	r.b = r.b[k:]
+	return x, true
 }
 
 // wide is a sketch being merged at query time, with 64-bit counts.
@@ -195,16 +212,46 @@ func newWide() *wide {
 	return w
 }
 
+// addPart adds an encoded part. It is the inner loop of every percentile
+// query, so it decodes in place rather than through a partReader.
 func (w *wide) addPart(part []byte) {
-	forEachBucket(part, func(i int, c uint64) {
+	i, first := -1, -1
+	for k := 0; k < len(part); {
+		d := uint64(part[k])
+		if d < 0x80 {
+			k++
+		} else {
+			n := 0
+			if d, n = binary.Uvarint(part[k:]); n <= 0 {
+				break
+			}
+			k += n
+		}
+		if k >= len(part) {
+			break
+		}
+		c := uint64(part[k])
+		if c < 0x80 {
+			k++
+		} else {
+			n := 0
+			if c, n = binary.Uvarint(part[k:]); n <= 0 {
+				break
+			}
+			k += n
+		}
+		i += int(d)
+		if d == 0 || d > sketchBuckets || i > maxBucket {
+			break
+		}
 		w.counts[i] += c
-		if i < w.lo {
-			w.lo = i
+		if first < 0 {
+			first = i
 		}
-		if i > w.hi {
-			w.hi = i
-		}
-	})
+	}
+	if first >= 0 {
+		w.lo, w.hi = min(w.lo, first), max(w.hi, i)
+	}
 }
 
 func (w *wide) reset() {

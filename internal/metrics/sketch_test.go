@@ -78,7 +78,10 @@ func TestSketchEncodeRoundTrip(t *testing.T) {
 		t.Fatal("encodeSketches left the dense sketches non-empty")
 	}
 	got := map[int]uint64{}
-	forEachBucket(sketchPart(b, 0), func(i int, c uint64) { got[i] += c })
+	r0 := newPartReader(sketchPart(b, 0))
+	for i, c, ok := r0.next(); ok; i, c, ok = r0.next() {
+		got[i] += c
+	}
 	if len(got) != len(want) {
 		t.Fatalf("decoded %d buckets, want %d", len(got), len(want))
 	}
@@ -87,13 +90,25 @@ func TestSketchEncodeRoundTrip(t *testing.T) {
 			t.Errorf("bucket %d: got %d, want %d", i, got[i], c)
 		}
 	}
+	w := newWide()
+	w.addPart(sketchPart(b, 0))
+	w.addPart(sketchPart(b, 0))
+	for i := range sketchBuckets {
+		if w.counts[i] != 2*want[i] {
+			t.Fatalf("merged twice, bucket %d: got %d, want %d", i, w.counts[i], 2*want[i])
+		}
+	}
+	if w.lo > w.hi || w.counts[w.lo] == 0 || w.counts[w.hi] == 0 {
+		t.Errorf("merged range [%d, %d] does not end on non-empty buckets", w.lo, w.hi)
+	}
 	var over []uint64
-	forEachBucket(sketchPart(b, 1), func(i int, c uint64) {
+	r1 := newPartReader(sketchPart(b, 1))
+	for i, c, ok := r1.next(); ok; i, c, ok = r1.next() {
 		if i != maxBucket {
 			t.Errorf("overhead bucket %d, want %d", i, maxBucket)
 		}
 		over = append(over, c)
-	})
+	}
 	if len(over) != 1 || over[0] != 1<<31 {
 		t.Errorf("overhead counts %v, want [%d]", over, uint64(1)<<31)
 	}
