@@ -36,10 +36,10 @@ type Sample struct {
 	// request counts 1/Instances towards InvocationsPerInstance. Zero or
 	// less counts as one.
 	Instances int
-	// Time is when the invocation finished. If zero, Record reads the
-	// Store's clock; a caller that has just read it (to measure the
-	// latencies) saves a second reading by passing it. A time before the
-	// current second counts in the current second.
+	// Time is when the invocation finished, read from the Store's clock. If
+	// zero, Record reads the clock itself; a caller that has just read it
+	// (to measure the latencies) saves a second reading by passing it. A
+	// time before the current second counts in the current second.
 	Time time.Time
 }
 
