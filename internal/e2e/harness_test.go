@@ -241,6 +241,11 @@ func (p *kilnProc) waitInService(name string, timeout time.Duration) {
 
 // demoYAML declares models, configs and an endpoint of the demo model.
 func demoYAML(endpoint string, instances int) string {
+	return demoYAMLOn(endpoint, instances, "v1")
+}
+
+// demoYAMLOn is demoYAML with the endpoint on config NAME-<initial>.
+func demoYAMLOn(endpoint string, instances int, initial string) string {
 	return fmt.Sprintf(`models:
   - ModelName: %[1]s-v1
     PrimaryContainer:
@@ -266,8 +271,8 @@ endpointConfigs:
       - {VariantName: AllTraffic, ModelName: %[1]s-bad, InitialInstanceCount: %[3]d, InstanceType: ml.m5.large}
 endpoints:
   - EndpointName: %[1]s
-    EndpointConfigName: %[1]s-v1
-`, endpoint, kilnBin, instances)
+    EndpointConfigName: %[1]s-%[4]s
+`, endpoint, kilnBin, instances, initial)
 }
 
 func (p *kilnProc) applyYAML(yaml string) string {

@@ -33,6 +33,11 @@ type Sample struct {
 	// Status is the HTTP status the client got. 499 means the client went
 	// away before it got an answer.
 	Status int
+	// ModelStatus is the status the model answered, 0 if it did not answer
+	// (it could not be reached, or timed out). SageMaker's 4XX and 5XX
+	// error metrics count the model's answers, which the client sees as
+	// 424 ModelError.
+	ModelStatus int
 	// ModelError is true when the model answered non-2xx, could not be
 	// reached, or timed out.
 	ModelError bool

@@ -107,6 +107,7 @@ type exchange struct {
 	fleet        *fleetTable
 	routable     int
 	modelLatency time.Duration
+	modelStatus  int // the model's answer, 0 until it answers
 }
 
 // serve routes the request and answers the client. A request the model
@@ -191,6 +192,7 @@ func (x *exchange) attempt(v *variantTable, in *instance) error {
 		return err
 	}
 	defer res.Body.Close()
+	x.modelStatus = res.StatusCode
 
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		x.modelFailed(v, res)
@@ -341,6 +343,7 @@ func (x *exchange) record(status int, modelError bool) {
 	}
 	x.fleet.recorder.Record(Sample{
 		Status:          status,
+		ModelStatus:     x.modelStatus,
 		ModelError:      modelError,
 		ModelLatency:    x.modelLatency,
 		OverheadLatency: overhead,

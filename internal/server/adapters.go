@@ -24,8 +24,14 @@ type seriesRecorder struct {
 var _ gateway.Recorder = (*seriesRecorder)(nil)
 
 func (r *seriesRecorder) Record(s gateway.Sample) {
+	// The error metrics count what the model answered (SageMaker's
+	// definition), not the 424 the client got for it.
+	status := s.Status
+	if s.ModelStatus != 0 {
+		status = s.ModelStatus
+	}
 	r.series.Record(metrics.Sample{
-		Status: s.Status, ModelError: s.ModelError,
+		Status: status, ModelError: s.ModelError,
 		ModelLatency: s.ModelLatency, OverheadLatency: s.OverheadLatency,
 		Instances: s.Instances,
 	})
