@@ -1,0 +1,295 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kiln-serve/kiln"
+)
+
+// SageMaker's List* operations: filter, sort, and page the Service's lists.
+//
+// A NextToken names the last item of the page it ended, not an offset, so
+// that paging goes on correctly when items are created or deleted between
+// pages: the next page starts after that item in the same order.
+
+const (
+	defaultMaxResults = 10
+	maxMaxResults     = 100
+)
+
+// listFilter is what the List* requests have in common.
+type listFilter struct {
+	SortBy                 string     `json:"SortBy"`
+	SortOrder              string     `json:"SortOrder"`
+	NextToken              string     `json:"NextToken"`
+	MaxResults             *int       `json:"MaxResults"`
+	NameContains           string     `json:"NameContains"`
+	CreationTimeBefore     *epochTime `json:"CreationTimeBefore"`
+	CreationTimeAfter      *epochTime `json:"CreationTimeAfter"`
+	LastModifiedTimeBefore *epochTime `json:"LastModifiedTimeBefore"`
+	LastModifiedTimeAfter  *epochTime `json:"LastModifiedTimeAfter"`
+	StatusEquals           string     `json:"StatusEquals"`
+}
+
+// listRequest has the members ListModels and ListEndpointConfigs take.
+type listRequest struct {
+	SortBy             string     `json:"SortBy"`
+	SortOrder          string     `json:"SortOrder"`
+	NextToken          string     `json:"NextToken"`
+	MaxResults         *int       `json:"MaxResults"`
+	NameContains       string     `json:"NameContains"`
+	CreationTimeBefore *epochTime `json:"CreationTimeBefore"`
+	CreationTimeAfter  *epochTime `json:"CreationTimeAfter"`
+}
+
+func (r listRequest) filter() listFilter {
+	return listFilter{
+		SortBy: r.SortBy, SortOrder: r.SortOrder, NextToken: r.NextToken, MaxResults: r.MaxResults,
+		NameContains: r.NameContains, CreationTimeBefore: r.CreationTimeBefore, CreationTimeAfter: r.CreationTimeAfter,
+	}
+}
+
+// listItem is what listing needs of a record.
+type listItem struct {
+	name             string
+	created, updated time.Time
+	status           string
+	out              any // the summary to return
+}
+
+var nameContainsRE = regexp.MustCompile(`^[a-zA-Z0-9-]+$`)
+
+var endpointStatuses = []string{
+	kiln.StatusOutOfService, kiln.StatusCreating, kiln.StatusUpdating, kiln.StatusSystemUpdating,
+	kiln.StatusRollingBack, kiln.StatusInService, kiln.StatusDeleting, kiln.StatusFailed, kiln.StatusUpdateRollbackFailed,
+}
+
+// pageToken is a NextToken's content.
+type pageToken struct {
+	SortBy    string `json:"b"`
+	SortOrder string `json:"o"`
+	Name      string `json:"n"`
+	Created   int64  `json:"c,omitempty"` // Unix nanoseconds
+	Status    string `json:"s,omitempty"`
+}
+
+// page filters, sorts and pages items as f says. sortKeys are the SortBy
+// values the operation takes; the first is the default.
+func page(items []listItem, f listFilter, sortKeys []string) ([]any, string, error) {
+	if f.SortBy == "" {
+		f.SortBy = sortKeys[0]
+	} else if !contains(sortKeys, f.SortBy) {
+		return nil, "", validation("SortBy %q is not one of %s.", f.SortBy, strings.Join(sortKeys, ", "))
+	}
+	switch f.SortOrder {
+	case "":
+		f.SortOrder = "Descending"
+	case "Ascending", "Descending":
+	default:
+		return nil, "", validation("SortOrder %q is not one of Ascending, Descending.", f.SortOrder)
+	}
+	limit := defaultMaxResults
+	if f.MaxResults != nil {
+		limit = *f.MaxResults
+		if limit < 1 || limit > maxMaxResults {
+			return nil, "", validation("MaxResults must be between 1 and %d, got %d.", maxMaxResults, limit)
+		}
+	}
+	if f.NameContains != "" && (len(f.NameContains) > kiln.MaxNameLength || !nameContainsRE.MatchString(f.NameContains)) {
+		return nil, "", validation("NameContains %q must be 1 to %d letters, digits and hyphens.", truncate(f.NameContains, 80), kiln.MaxNameLength)
+	}
+	if f.StatusEquals != "" && !contains(endpointStatuses, f.StatusEquals) {
+		return nil, "", validation("StatusEquals %q is not one of %s.", truncate(f.StatusEquals, 80), strings.Join(endpointStatuses, ", "))
+	}
+	var after *pageToken
+	if f.NextToken != "" {
+		t, err := decodePageToken(f.NextToken)
+		if err != nil || t.SortBy != f.SortBy || t.SortOrder != f.SortOrder {
+			return nil, "", validation("NextToken is not one this operation returned with the same SortBy and SortOrder.")
+		}
+		after = &t
+	}
+
+	needle := strings.ToLower(f.NameContains)
+	kept := items[:0:0]
+	for _, it := range items {
+		switch {
+		case needle != "" && !strings.Contains(strings.ToLower(it.name), needle),
+			f.StatusEquals != "" && it.status != f.StatusEquals,
+			f.CreationTimeBefore != nil && !it.created.Before(f.CreationTimeBefore.time()),
+			f.CreationTimeAfter != nil && !it.created.After(f.CreationTimeAfter.time()),
+			f.LastModifiedTimeBefore != nil && !it.updated.Before(f.LastModifiedTimeBefore.time()),
+			f.LastModifiedTimeAfter != nil && !it.updated.After(f.LastModifiedTimeAfter.time()):
+			continue
+		}
+		kept = append(kept, it)
+	}
+	// less orders ascending by the sort key, then by name, which is unique,
+	// so the order is total and a token's position is exact.
+	less := func(a, b pageToken) bool {
+		switch f.SortBy {
+		case "CreationTime":
+			if a.Created != b.Created {
+				return a.Created < b.Created
+			}
+		case "Status":
+			if a.Status != b.Status {
+				return a.Status < b.Status
+			}
+		}
+		return a.Name < b.Name
+	}
+	before := func(a, b pageToken) bool { // a comes before b in the requested order
+		if f.SortOrder == "Descending" {
+			return less(b, a)
+		}
+		return less(a, b)
+	}
+	key := func(it listItem) pageToken {
+		return pageToken{SortBy: f.SortBy, SortOrder: f.SortOrder, Name: it.name, Created: it.created.UnixNano(), Status: it.status}
+	}
+	sort.Slice(kept, func(i, j int) bool { return before(key(kept[i]), key(kept[j])) })
+	start := 0
+	if after != nil {
+		start = sort.Search(len(kept), func(i int) bool { return before(*after, key(kept[i])) })
+	}
+	end := min(start+limit, len(kept))
+	out := make([]any, 0, end-start)
+	for _, it := range kept[start:end] {
+		out = append(out, it.out)
+	}
+	next := ""
+	if end < len(kept) {
+		next = encodePageToken(key(kept[end-1]))
+	}
+	return out, next, nil
+}
+
+func encodePageToken(t pageToken) string {
+	b, _ := json.Marshal(t)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodePageToken(s string) (pageToken, error) {
+	var t pageToken
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return t, err
+	}
+	err = json.Unmarshal(b, &t)
+	return t, err
+}
+
+type modelSummary struct {
+	ModelName    string     `json:"ModelName"`
+	ModelArn     string     `json:"ModelArn"`
+	CreationTime *epochTime `json:"CreationTime"`
+}
+
+type listModelsResponse struct {
+	Models    []any  `json:"Models"`
+	NextToken string `json:"NextToken,omitempty"`
+}
+
+func listModels(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	var in listRequest
+	if err := decodeAWSJSON(body, &in); err != nil {
+		return nil, err
+	}
+	models, err := sm.Service.ListModels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]listItem, 0, len(models))
+	for _, m := range models {
+		items = append(items, listItem{name: m.ModelName, created: m.CreationTime, out: modelSummary{
+			ModelName: m.ModelName, ModelArn: sm.arn("model", m.ModelName, m.ModelArn), CreationTime: epochOrZero(m.CreationTime),
+		}})
+	}
+	out, next, err := page(items, in.filter(), []string{"CreationTime", "Name"})
+	if err != nil {
+		return nil, err
+	}
+	return listModelsResponse{Models: out, NextToken: next}, nil
+}
+
+type endpointConfigSummary struct {
+	EndpointConfigName string     `json:"EndpointConfigName"`
+	EndpointConfigArn  string     `json:"EndpointConfigArn"`
+	CreationTime       *epochTime `json:"CreationTime"`
+}
+
+type listEndpointConfigsResponse struct {
+	EndpointConfigs []any  `json:"EndpointConfigs"`
+	NextToken       string `json:"NextToken,omitempty"`
+}
+
+func listEndpointConfigs(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	var in listRequest
+	if err := decodeAWSJSON(body, &in); err != nil {
+		return nil, err
+	}
+	configs, err := sm.Service.ListEndpointConfigs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]listItem, 0, len(configs))
+	for _, c := range configs {
+		items = append(items, listItem{name: c.EndpointConfigName, created: c.CreationTime, out: endpointConfigSummary{
+			EndpointConfigName: c.EndpointConfigName,
+			EndpointConfigArn:  sm.arn("endpoint-config", c.EndpointConfigName, c.EndpointConfigArn),
+			CreationTime:       epochOrZero(c.CreationTime),
+		}})
+	}
+	out, next, err := page(items, in.filter(), []string{"CreationTime", "Name"})
+	if err != nil {
+		return nil, err
+	}
+	return listEndpointConfigsResponse{EndpointConfigs: out, NextToken: next}, nil
+}
+
+type endpointSummary struct {
+	EndpointName     string     `json:"EndpointName"`
+	EndpointArn      string     `json:"EndpointArn"`
+	CreationTime     *epochTime `json:"CreationTime"`
+	LastModifiedTime *epochTime `json:"LastModifiedTime"`
+	EndpointStatus   string     `json:"EndpointStatus"`
+}
+
+type listEndpointsResponse struct {
+	Endpoints []any  `json:"Endpoints"`
+	NextToken string `json:"NextToken,omitempty"`
+}
+
+func listEndpoints(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	var in listFilter
+	if err := decodeAWSJSON(body, &in); err != nil {
+		return nil, err
+	}
+	eps, err := sm.Service.ListEndpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]listItem, 0, len(eps))
+	for _, ep := range eps {
+		items = append(items, listItem{name: ep.EndpointName, created: ep.CreationTime, updated: ep.LastModifiedTime, status: ep.EndpointStatus,
+			out: endpointSummary{
+				EndpointName:     ep.EndpointName,
+				EndpointArn:      sm.arn("endpoint", ep.EndpointName, ep.EndpointArn),
+				CreationTime:     epochOrZero(ep.CreationTime),
+				LastModifiedTime: epochOrZero(ep.LastModifiedTime),
+				EndpointStatus:   ep.EndpointStatus,
+			}})
+	}
+	out, next, err := page(items, in, []string{"CreationTime", "Name", "Status"})
+	if err != nil {
+		return nil, err
+	}
+	return listEndpointsResponse{Endpoints: out, NextToken: next}, nil
+}
