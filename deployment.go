@@ -10,6 +10,34 @@ const (
 	DeployWeights   = "Weights"   // UpdateEndpointWeightsAndCapacities
 )
 
+// Deployment phases: where a deployment is within its current step.
+const (
+	// PhaseProvisioning: instances are launching, or the deployment waits
+	// for them to pass their health checks before traffic moves.
+	PhaseProvisioning = "Provisioning"
+	// PhaseActivatingTraffic: the step's traffic shares have been written.
+	PhaseActivatingTraffic = "ActivatingTraffic"
+	// PhaseBaking: traffic is in place and the rollback alarms are watched
+	// until the bake ends (PhaseStartTime plus the bake).
+	PhaseBaking = "Baking"
+	// PhaseRetiring: a rolling update retires a batch of old instances.
+	PhaseRetiring = "Retiring"
+	// PhaseTerminating: the old fleets are being removed; the update can no
+	// longer roll back.
+	PhaseTerminating = "Terminating"
+	// PhaseRollingBack: traffic is going back to the old fleets and the new
+	// ones are being removed. RollbackReason says why.
+	PhaseRollingBack = "RollingBack"
+)
+
+// Phases of the history events that end a deployment.
+const (
+	PhaseCompleted      = "Completed"      // the endpoint runs the new config
+	PhaseRolledBack     = "RolledBack"     // the endpoint runs the old config again
+	PhaseFailed         = "Failed"         // the endpoint could not be created
+	PhaseRollbackFailed = "RollbackFailed" // the update and its rollback both failed
+)
+
 // Deployment is the durable state of an update in progress. The controller
 // writes it before acting on it, so a restarted controller carries on.
 type Deployment struct {
@@ -32,6 +60,9 @@ type Deployment struct {
 	StopRequested bool `json:"StopRequested,omitempty"`
 	// Target holds the variants the endpoint will show once done.
 	Target []VariantSummary `json:"Target,omitempty"`
+	// Previous holds the variants as they were when the deployment started:
+	// what a rollback restores (weights, instance counts, images).
+	Previous []VariantSummary `json:"Previous,omitempty"`
 }
 
 // HistoryEvent is one transition of an endpoint's deployments, kept durably.
