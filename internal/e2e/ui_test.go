@@ -1,0 +1,314 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// startBrowser starts a headless Chromium for the test and returns the
+// context of its one tab.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("KILN_REQUIRE_SERVERS") == "1" {
+			t.Fatalf("Chromium is required for the dashboard test (apt-get install chromium): %v", err)
+		}
+		t.Skipf("Chromium not installed at %s; the dashboard test needs it", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox, // the tests run as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// browserTab wraps the browser tab with helpers that fail the test.
+type browserTab struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (pg browserTab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	pg.t.Helper()
+	if err := chromedp.Do(pg.ctx, actions...); err != nil {
+		pg.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitJS polls a JavaScript predicate every 100ms until it is true.
+func (pg browserTab) waitJS(what string, timeout time.Duration, expr string) {
+	pg.t.Helper()
+	if _, err := chromedp.Run(pg.ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
+		pg.t.Fatalf("waiting %v for %s: %v\n%s", timeout, what, err, pg.evalString(`JSON.stringify({greenShare: window.kiln && window.kiln.greenShare.slice(-40), errors: window.kiln && window.kiln.errors, page: document.querySelector('main') && document.querySelector('main').innerText.slice(0, 3000)})`))
+	}
+}
+
+// shot saves a screenshot of the page as DIR/name.png when KILN_UI_SHOTS=DIR,
+// to see what the test saw.
+func (pg browserTab) shot(name string) {
+	pg.t.Helper()
+	dir := os.Getenv("KILN_UI_SHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(pg.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		pg.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		pg.t.Fatal(err)
+	}
+}
+
+func (pg browserTab) evalString(expr string) string {
+	s, err := chromedp.Run(pg.ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		return fmt.Sprintf("(evaluating %q: %v)", expr, err)
+	}
+	return s
+}
+
+func evalJS[T any](pg browserTab, expr string) T {
+	pg.t.Helper()
+	v, err := chromedp.Run(pg.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		pg.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// dashboardLoad invokes an endpoint continuously from two goroutines until
+// stopped, for at most ten minutes.
+type dashboardLoad struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func startDashboardLoad(p *kilnProc, endpoint string) *dashboardLoad {
+	l := &dashboardLoad{stop: make(chan struct{})}
+	deadline := time.Now().Add(10 * time.Minute)
+	for w := 0; w < 2; w++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for time.Now().Before(deadline) {
+				select {
+				case <-l.stop:
+					return
+				case <-time.After(15 * time.Millisecond):
+				}
+				p.invoke(endpoint, body)
+			}
+		}()
+	}
+	return l
+}
+
+func (l *dashboardLoad) end() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// The dashboard, as an operator uses it: the overview lists the endpoint,
+// its page follows a canary to a failing model live (the share on green
+// jumps, the alarm fires, the share drops back to 0), then the operator rolls
+// back another update with the keyboard through the confirmation dialog, and
+// a linear rollout draws its staircase.
+func TestDashboard(t *testing.T) {
+	ctx := startBrowser(t)
+	pg := browserTab{t: t, ctx: ctx}
+	p := startKiln(t, "")
+	p.applyYAML(demoYAML("dash", 2))
+	p.waitInService("dash", 60*time.Second)
+
+	// The overview lists the endpoint with its two healthy instances.
+	pg.do("open the overview", chromedp.Navigate(p.url+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`tr[data-endpoint="dash"]`)))
+	pg.waitJS("two healthy instances on the overview", 20*time.Second,
+		`document.querySelectorAll('tr[data-endpoint="dash"] .chip-ok').length === 2`)
+	pg.shot("1-overview")
+	if got := evalJS[string](pg, `document.querySelector('tr[data-endpoint="dash"]').innerText`); !containsAll(got, "InService", "dash-v1", "AllTraffic") {
+		t.Errorf("overview row says %q; want the status, the config and the variant", got)
+	}
+
+	// Its page opens from the overview and streams snapshots.
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`a[href="/ui/endpoints/dash"]`)))); err != nil {
+		t.Fatalf("open the endpoint page from the overview: %v", err)
+	}
+	pg.waitJS("snapshots", 15*time.Second, `window.kiln && window.kiln.page === 'endpoint' && window.kiln.snapshots.length >= 2 && window.kiln.charts.share !== undefined`)
+
+	p.mustCLI("alarms", "put", "dash-5xx", "--metric", "Invocation5XXErrors", "--endpoint", "dash", "--variant", "AllTraffic",
+		"--statistic", "Sum", "--period", "1", "--evaluation-periods", "1", "--threshold", "0", "--comparison", "GreaterThanThreshold")
+	traffic := startDashboardLoad(p, "dash")
+	defer func() {
+		if traffic != nil {
+			traffic.end()
+		}
+	}()
+	pg.waitJS("invocations on the chart", 20*time.Second,
+		`window.kiln.snapshots.slice(-3).some(s => s.Fleets.some(f => f.Metrics.Invocations > 0))`)
+
+	// A canary to the failing model: green gets traffic, the alarm fires,
+	// and the rollback sends green's share back to 0.
+	p.mustCLI("deploy", "dash", "--config", "dash-bad", "--canary", "50%", "--bake", "60s", "--alarm", "dash-5xx")
+	pg.waitJS("the green share to rise above 0 and fall back to 0", 120*time.Second, `(() => {
+		const g = window.kiln.greenShare;
+		const up = g.findIndex(v => v > 0);
+		return up >= 0 && g.slice(up).some(v => v === 0);
+	})()`)
+	pg.shot("2-canary-rolled-back")
+	pg.waitJS("the alarm in ALARM on the page", 20*time.Second,
+		`document.querySelector('[data-alarm="dash-5xx"] .transitions li[data-to="ALARM"]') !== null`)
+	if !evalJS[bool](pg, `window.kiln.snapshots.some(s => s.Alarms.some(a => a.AlarmName === 'dash-5xx' && a.StateValue === 'ALARM' && a.Chart === 'errors5xx' && a.ChartThreshold === 0))`) {
+		t.Error("no snapshot showed dash-5xx in ALARM with its threshold on the 5xx chart")
+	}
+	pg.waitJS("the rollback on the timeline", 30*time.Second,
+		`document.querySelector('#timeline li[data-phase="RolledBack"]') !== null`)
+	p.waitInService("dash", 60*time.Second)
+	if ep := p.endpoint("dash"); ep.EndpointConfigName != "dash-v1" {
+		t.Fatalf("after the rollback the endpoint runs %s, want dash-v1", ep.EndpointConfigName)
+	}
+
+	// Another update, rolled back from the page with the keyboard.
+	p.mustCLI("deploy", "dash", "--config", "dash-v2", "--canary", "50%", "--bake", "10m")
+	pg.waitJS("the canary on green with the buttons enabled", 90*time.Second, `(() => {
+		const s = window.kiln.snapshots[window.kiln.snapshots.length - 1];
+		return s.Share.Green > 0 && s.Endpoint.Deployment && s.Endpoint.Deployment.Phase === 'Baking' &&
+			!document.getElementById('rollback').disabled && !document.getElementById('stop').disabled;
+	})()`)
+
+	// Escape closes the dialog and changes nothing.
+	pg.do("open the stop dialog with the keyboard", chromedp.Focus(chromedp.ID("stop")), chromedp.KeyEvent(kb.Enter))
+	pg.waitJS("the dialog open with Cancel focused", 5*time.Second,
+		`document.getElementById('confirm').open && document.activeElement.id === 'confirm-cancel'`)
+	pg.do("dismiss it", chromedp.KeyEvent(kb.Escape))
+	pg.waitJS("the dialog closed, focus back on Stop", 5*time.Second,
+		`!document.getElementById('confirm').open && document.activeElement.id === 'stop'`)
+	if d := p.endpoint("dash").Deployment; d == nil || d.StopRequested || d.RollbackReason != "" {
+		t.Fatalf("after Escape the deployment is %+v; want it going on", d)
+	}
+
+	// Roll back: Enter on the button, Tab to the dialog's Roll back, Enter.
+	pg.do("open the rollback dialog", chromedp.Focus(chromedp.ID("rollback")), chromedp.KeyEvent(kb.Enter))
+	pg.waitJS("the rollback dialog", 5*time.Second, `document.getElementById('confirm').open && document.getElementById('confirm-ok').textContent === 'Roll back'`)
+	pg.do("confirm", chromedp.KeyEvent(kb.Tab))
+	pg.waitJS("focus on the confirm button", 5*time.Second, `document.activeElement.id === 'confirm-ok'`)
+	pg.shot("3-rollback-dialog")
+	pg.do("press it", chromedp.KeyEvent(kb.Enter))
+	p.waitInService("dash", 60*time.Second)
+	ep := p.endpoint("dash")
+	if ep.EndpointConfigName != "dash-v1" {
+		t.Fatalf("after Roll back the endpoint runs %s, want dash-v1", ep.EndpointConfigName)
+	}
+	for _, f := range ep.Fleets {
+		if f.EndpointConfigName != "dash-v1" || f.TrafficShare != 1 {
+			t.Errorf("after Roll back fleet %+v; want dash-v1 with all the traffic", f)
+		}
+	}
+	pg.waitJS("the page back on dash-v1 with 100% on blue", 10*time.Second, `(() => {
+		const s = window.kiln.snapshots[window.kiln.snapshots.length - 1];
+		const g = window.kiln.greenShare;
+		return s.Endpoint.Deployment === undefined && s.Share.Blue === 1 && g[g.length - 1] === 0 &&
+			document.getElementById('ep-config').textContent === 'dash-v1' &&
+			document.getElementById('share-blue').dataset.value === '1' &&
+			document.getElementById('deployment-none') !== null;
+	})()`)
+	pg.shot("4-rolled-back")
+	traffic.end()
+	traffic = nil
+	p.mustCLI("delete", "endpoint", "dash")
+
+	// A linear rollout over four instances draws a staircase.
+	p.applyYAML(demoYAML("lin", 4))
+	p.waitInService("lin", 60*time.Second)
+	p.mustCLI("alarms", "put", "lin-5xx", "--metric", "Invocation5XXErrors", "--endpoint", "lin", "--variant", "AllTraffic",
+		"--statistic", "Sum", "--period", "1", "--evaluation-periods", "1", "--threshold", "0", "--comparison", "GreaterThanThreshold")
+	p.mustCLI("alarms", "put", "lin-p99", "--metric", "ModelLatency", "--endpoint", "lin", "--variant", "AllTraffic",
+		"--statistic", "p99", "--period", "5", "--evaluation-periods", "1", "--threshold", "50000", "--comparison", "GreaterThanThreshold")
+	pg.do("open the linear endpoint", chromedp.Navigate(p.url+"/ui/endpoints/lin"))
+	pg.waitJS("snapshots of lin", 15*time.Second, `window.kiln.snapshots.length >= 1`)
+	traffic = startDashboardLoad(p, "lin")
+	time.Sleep(8 * time.Second) // a few seconds of steady traffic before the rollout
+	p.mustCLI("deploy", "lin", "--config", "lin-v2", "--linear", "25%", "--bake", "4s", "--alarm", "lin-5xx", "--alarm", "lin-p99")
+	pg.waitJS("three quarters of the traffic on green", 120*time.Second,
+		`window.kiln.snapshots[window.kiln.snapshots.length - 1].Share.Green >= 0.75`)
+	if os.Getenv("KILN_UPDATE_SCREENSHOT") == "1" {
+		time.Sleep(2 * time.Second)
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		out := filepath.Join("..", "..", "docs", "img", "dashboard.png")
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(out, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", out)
+	}
+	p.waitInService("lin", 90*time.Second)
+	if ep := p.endpoint("lin"); ep.EndpointConfigName != "lin-v2" {
+		t.Fatalf("after the linear rollout the endpoint runs %s, want lin-v2", ep.EndpointConfigName)
+	}
+	pg.waitJS("the end of the rollout on the page", 10*time.Second,
+		`window.kiln.snapshots[window.kiln.snapshots.length - 1].Endpoint.Deployment === undefined`)
+	steps := evalJS[[]float64](pg, `(() => {
+		const g = window.kiln.greenShare;
+		const seen = [];
+		for (const v of g) if (v > 0 && v < 1 && !seen.includes(v)) seen.push(v);
+		return seen;
+	})()`)
+	if len(steps) < 3 {
+		t.Errorf("green share went through %v; want the staircase of at least three steps between 0 and 1", steps)
+	}
+	for i := 1; i < len(steps); i++ {
+		if steps[i] < steps[i-1] {
+			t.Errorf("green share steps %v do not rise", steps)
+			break
+		}
+	}
+	if errs := evalJS[[]string](pg, `window.kiln.errors`); len(errs) > 0 {
+		t.Errorf("the page reported errors: %v", errs)
+	}
+	if d := p.endpoint("lin").Deployment; d != nil {
+		t.Errorf("deployment still in progress: %+v", d)
+	}
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}

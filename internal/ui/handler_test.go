@@ -1,0 +1,554 @@
+package ui
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/clock"
+)
+
+// noRedirect is a client that shows redirects instead of following them.
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func get(t *testing.T, c *http.Client, u string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// staticServer serves the dashboard without a service: enough for pages and
+// assets, which do not touch it.
+func staticServer(t *testing.T, auth func(string) bool) *httptest.Server {
+	ts := httptest.NewServer(Handler(Config{Authenticate: auth}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func TestAssetsHaveTheirContentTypes(t *testing.T) {
+	ts := staticServer(t, nil)
+	for _, tc := range []struct{ path, ctype string }{
+		{"/ui/static/js/app.js", "text/javascript; charset=utf-8"},
+		{"/ui/static/js/endpoint.js", "text/javascript; charset=utf-8"},
+		{"/ui/static/app.css", "text/css; charset=utf-8"},
+		{"/ui/static/vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"},
+		{"/ui/static/vendor/uPlot.min.css", "text/css; charset=utf-8"},
+		{"/ui/static/favicon.svg", "image/svg+xml"},
+		{"/ui/", "text/html; charset=utf-8"},
+		{"/ui/endpoints/demo", "text/html; charset=utf-8"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, body := get(t, http.DefaultClient, ts.URL+tc.path)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d, want 200", resp.StatusCode)
+			}
+			if got := resp.Header.Get("Content-Type"); got != tc.ctype {
+				t.Errorf("Content-Type %q, want %q", got, tc.ctype)
+			}
+			if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+			}
+			if len(body) == 0 {
+				t.Error("empty body")
+			}
+		})
+	}
+}
+
+func TestAssetsRevalidateWithETag(t *testing.T) {
+	ts := staticServer(t, nil)
+	resp, _ := get(t, http.DefaultClient, ts.URL+"/ui/static/vendor/uPlot.iife.min.js")
+	etag := resp.Header.Get("ETag")
+	if etag == "" || resp.Header.Get("Cache-Control") != "no-cache" {
+		t.Fatalf("ETag %q, Cache-Control %q; want an ETag and no-cache", etag, resp.Header.Get("Cache-Control"))
+	}
+	resp, body := get(t, http.DefaultClient, ts.URL+"/ui/static/vendor/uPlot.iife.min.js", "If-None-Match", etag)
+	if resp.StatusCode != http.StatusNotModified || body != "" {
+		t.Errorf("with If-None-Match: status %d, %d bytes; want 304 and none", resp.StatusCode, len(body))
+	}
+}
+
+func TestUnknownPathsAre404(t *testing.T) {
+	ts := staticServer(t, nil)
+	for _, p := range []string{"/ui/static/nope.js", "/ui/static/", "/ui/nope", "/ui/endpoints/", "/ui/api/nope"} {
+		resp, _ := get(t, http.DefaultClient, ts.URL+p)
+		if resp.StatusCode != 404 {
+			t.Errorf("GET %s: status %d, want 404", p, resp.StatusCode)
+		}
+	}
+	resp, _ := get(t, noRedirect, ts.URL+"/ui")
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/ui/" {
+		t.Errorf("GET /ui: %d to %q, want a redirect to /ui/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+var refRE = regexp.MustCompile(`(?:src|href)="([^"]*)"`)
+
+// The pages load nothing from elsewhere: every script, style and icon they
+// name is served by the dashboard itself.
+func TestPagesLoadOnlyTheirOwnAssets(t *testing.T) {
+	ts := staticServer(t, func(tok string) bool { return tok == "secret" })
+	pages := map[string]string{}
+	_, pages["login"] = get(t, http.DefaultClient, ts.URL+"/ui/login")
+	_, pages["index"] = get(t, http.DefaultClient, ts.URL+"/ui/", "Authorization", "Bearer secret")
+	for name, html := range pages {
+		if strings.Contains(html, `<script src="http`) || strings.Contains(html, `href="http`) || strings.Contains(html, `src="//`) {
+			t.Errorf("%s page refers to another site:\n%s", name, html)
+		}
+		refs := refRE.FindAllStringSubmatch(html, -1)
+		if len(refs) < 2 {
+			t.Fatalf("%s page names %d assets; want its scripts and styles", name, len(refs))
+		}
+		for _, m := range refs {
+			ref := m[1]
+			if !strings.HasPrefix(ref, "/ui/") && !strings.HasPrefix(ref, "#") {
+				t.Errorf("%s page refers to %q, outside the dashboard", name, ref)
+				continue
+			}
+			if !strings.HasPrefix(ref, "/ui/static/") {
+				continue
+			}
+			if resp, _ := get(t, http.DefaultClient, ts.URL+ref); resp.StatusCode != 200 {
+				t.Errorf("%s page refers to %s, which answers %d", name, ref, resp.StatusCode)
+			}
+		}
+	}
+}
+
+// The dashboard's own scripts and styles fetch nothing from other sites (the
+// vendored uPlot names its home page in its licence comment only).
+func TestOwnAssetsNameNoOtherSite(t *testing.T) {
+	urlRE := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
+	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(p, "static/vendor/") {
+			return err
+		}
+		b, _ := staticFS.ReadFile(p)
+		for _, m := range urlRE.FindAllString(string(b), -1) {
+			if m == "http://www.w3.org" { // the SVG namespace, not a fetch
+				continue
+			}
+			t.Errorf("%s names %s", p, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPagesSetAContentSecurityPolicy(t *testing.T) {
+	ts := staticServer(t, nil)
+	resp, _ := get(t, http.DefaultClient, ts.URL+"/ui/")
+	csp := resp.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+		}
+	}
+}
+
+func TestWithoutAuthenticationEverythingIsServed(t *testing.T) {
+	ts := staticServer(t, nil)
+	resp, body := get(t, noRedirect, ts.URL+"/ui/")
+	if resp.StatusCode != 200 || !strings.Contains(body, `data-auth="off"`) {
+		t.Errorf("GET /ui/: %d, want the page with auth off", resp.StatusCode)
+	}
+	resp, _ = get(t, http.DefaultClient, ts.URL+"/ui/api/session")
+	if resp.StatusCode != 200 {
+		t.Errorf("GET /ui/api/session: %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestLoginSetsTheCookie(t *testing.T) {
+	const token = "s3cr3t-token-of-kiln"
+	ts := staticServer(t, func(tok string) bool { return tok == token })
+
+	// Unauthenticated: the pages send to the form, the API refuses.
+	resp, _ := get(t, noRedirect, ts.URL+"/ui/endpoints/demo")
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/ui/login?next=%2Fui%2Fendpoints%2Fdemo" {
+		t.Errorf("GET a page: %d to %q, want 303 to the login form", resp.StatusCode, loc)
+	}
+	resp, body := get(t, http.DefaultClient, ts.URL+"/ui/login?next=/ui/endpoints/demo")
+	if resp.StatusCode != 200 || !strings.Contains(body, `name="token"`) || !strings.Contains(body, `value="/ui/endpoints/demo"`) {
+		t.Errorf("GET /ui/login: %d, want the token form coming back to the page:\n%s", resp.StatusCode, body)
+	}
+	for _, p := range []string{"/ui/api/events?endpoint=demo", "/ui/api/session", "/ui/api/other"} {
+		resp, body = get(t, http.DefaultClient, ts.URL+p)
+		if resp.StatusCode != 401 || !strings.Contains(body, `"code":"unauthorized"`) {
+			t.Errorf("GET %s: %d %s, want 401", p, resp.StatusCode, body)
+		}
+	}
+
+	post := func(form url.Values, accept string) *http.Response {
+		req, _ := http.NewRequest("POST", ts.URL+"/ui/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+
+	// A wrong token: no cookie.
+	resp = post(url.Values{"token": {"wrong"}}, "application/json")
+	if resp.StatusCode != 401 || len(resp.Cookies()) != 0 {
+		t.Errorf("wrong token (script): %d with %d cookies, want 401 and none", resp.StatusCode, len(resp.Cookies()))
+	}
+	resp = post(url.Values{"token": {"wrong"}, "next": {"/ui/endpoints/demo"}}, "")
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/login?failed=1") || len(resp.Cookies()) != 0 {
+		t.Errorf("wrong token (form): %d to %q, want back to the form without a cookie", resp.StatusCode, loc)
+	}
+
+	// The right token: an HttpOnly, SameSite=Strict cookie holding it.
+	resp = post(url.Values{"token": {token}, "next": {"/ui/endpoints/demo"}}, "")
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/ui/endpoints/demo" {
+		t.Errorf("right token (form): %d to %q, want 303 to the page asked for", resp.StatusCode, loc)
+	}
+	resp = post(url.Values{"token": {token}}, "application/json")
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("right token (script): %d, want 204", resp.StatusCode)
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == CookieName {
+			cookie = c
+		}
+	}
+	if cookie == nil {
+		t.Fatalf("no %s cookie in %v", CookieName, resp.Header["Set-Cookie"])
+	}
+	if cookie.Value != token || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" {
+		t.Errorf("cookie %+v, want the token, HttpOnly, SameSite=Strict, Path=/", cookie)
+	}
+
+	// With the cookie, the pages and the API answer, and TokenFromCookie reads it.
+	withCookie := func(p string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", ts.URL+p, nil)
+		req.AddCookie(cookie)
+		if got := TokenFromCookie(req); got != token {
+			t.Errorf("TokenFromCookie = %q, want %q", got, token)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, body := withCookie("/ui/"); resp.StatusCode != 200 || !strings.Contains(body, `data-auth="on"`) || !strings.Contains(body, `action="/ui/logout"`) {
+		t.Errorf("GET /ui/ with the cookie: %d, want the page with auth on and a sign-out button", resp.StatusCode)
+	}
+	if resp, _ := withCookie("/ui/api/session"); resp.StatusCode != 200 {
+		t.Errorf("GET /ui/api/session with the cookie: %d, want 200", resp.StatusCode)
+	}
+	// A bearer header works as well as the cookie, for scripts.
+	if resp, _ := get(t, http.DefaultClient, ts.URL+"/ui/api/session", "Authorization", "Bearer "+token); resp.StatusCode != 200 {
+		t.Errorf("GET /ui/api/session with a bearer header: %d, want 200", resp.StatusCode)
+	}
+	if resp, _ := get(t, http.DefaultClient, ts.URL+"/ui/api/session", "Authorization", "Bearer nope"); resp.StatusCode != 401 {
+		t.Errorf("GET /ui/api/session with a wrong bearer header: %d, want 401", resp.StatusCode)
+	}
+
+	// Signing out clears the cookie.
+	req, _ := http.NewRequest("POST", ts.URL+"/ui/logout", nil)
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if cs := resp.Cookies(); len(cs) != 1 || cs[0].Name != CookieName || cs[0].MaxAge >= 0 {
+		t.Errorf("logout set cookies %v, want %s expired", resp.Header["Set-Cookie"], CookieName)
+	}
+}
+
+func TestTokenFromCookieWithoutCookie(t *testing.T) {
+	req := httptest.NewRequest("GET", "/v1/endpoints", nil)
+	if got := TokenFromCookie(req); got != "" {
+		t.Errorf("TokenFromCookie = %q, want empty", got)
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/ui/endpoints/demo", "/ui/endpoints/demo"},
+		{"/ui/", "/ui/"},
+		{"", "/ui/"},
+		{"https://evil.example/ui/", "/ui/"},
+		{"//evil.example/ui/", "/ui/"},
+		{"/ui//evil.example", "/ui/"},
+		{"/ui/\\evil", "/ui/"},
+		{"/v1/endpoints", "/ui/"},
+	} {
+		if got := safeNext(tc.in); got != tc.want {
+			t.Errorf("safeNext(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestShares(t *testing.T) {
+	w := func(name string, weight float64) kiln.VariantSummary {
+		return kiln.VariantSummary{VariantName: name, CurrentWeight: weight}
+	}
+	f := func(id, variant string, share float64) kiln.Fleet {
+		return kiln.Fleet{ID: id, VariantName: variant, TrafficShare: share}
+	}
+	for _, tc := range []struct {
+		name string
+		ep   kiln.Endpoint
+		want Share
+	}{
+		{"no deployment", kiln.Endpoint{ProductionVariants: []kiln.VariantSummary{w("A", 1)}, Fleets: []kiln.Fleet{f("f1", "A", 1)}}, Share{Blue: 1}},
+		{"canary", kiln.Endpoint{
+			ProductionVariants: []kiln.VariantSummary{w("A", 1)},
+			Fleets:             []kiln.Fleet{f("f1", "A", 0.75), f("f2", "A", 0.25)},
+			Deployment:         &kiln.Deployment{Kind: kiln.DeployBlueGreen, Blue: []string{"f1"}, Green: []string{"f2"}},
+		}, Share{Blue: 0.75, Green: 0.25}},
+		{"two variants weighted", kiln.Endpoint{
+			ProductionVariants: []kiln.VariantSummary{w("A", 3), w("B", 1)},
+			Fleets:             []kiln.Fleet{f("f1", "A", 0.5), f("f3", "A", 0.5), f("f2", "B", 1)},
+			Deployment:         &kiln.Deployment{Kind: kiln.DeployBlueGreen, Blue: []string{"f1", "f2"}, Green: []string{"f3"}},
+		}, Share{Blue: 0.375 + 0.25, Green: 0.375}},
+		{"zero weights count equally", kiln.Endpoint{
+			ProductionVariants: []kiln.VariantSummary{w("A", 0), w("B", 0)},
+			Fleets:             []kiln.Fleet{f("f1", "A", 1), f("f2", "B", 1)},
+		}, Share{Blue: 1}},
+		{"creation is not a move to green", kiln.Endpoint{
+			ProductionVariants: []kiln.VariantSummary{w("A", 1)},
+			Fleets:             []kiln.Fleet{f("f1", "A", 1)},
+			Deployment:         &kiln.Deployment{Kind: kiln.DeployCreate, Green: []string{"f1"}},
+		}, Share{Blue: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := shares(&tc.ep)
+			if !near(got.Blue, tc.want.Blue) || !near(got.Green, tc.want.Green) {
+				t.Errorf("shares = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+func TestChartOf(t *testing.T) {
+	alarm := func(metric, stat string, period int, threshold float64, dims ...string) *kiln.Alarm {
+		a := &kiln.Alarm{Namespace: "AWS/SageMaker", MetricName: metric, Period: period, Threshold: threshold}
+		if _, ok := kiln.ParsePercentile(stat); ok {
+			a.ExtendedStatistic = stat
+		} else {
+			a.Statistic = stat
+		}
+		for i := 0; i+1 < len(dims); i += 2 {
+			a.Dimensions = append(a.Dimensions, kiln.Dimension{Name: dims[i], Value: dims[i+1]})
+		}
+		return a
+	}
+	ep := []string{"EndpointName", "demo", "VariantName", "AllTraffic"}
+	for _, tc := range []struct {
+		name      string
+		a         *kiln.Alarm
+		chart     string
+		threshold float64
+	}{
+		{"5xx sum per second", alarm("Invocation5XXErrors", "Sum", 1, 0, ep...), ChartErrors5XX, 0},
+		{"4xx sum over 10s is a rate", alarm("Invocation4XXErrors", "Sum", 10, 50, ep...), ChartErrors4XX, 5},
+		{"invocations", alarm("Invocations", "Sum", 60, 600, ep...), ChartInvocations, 10},
+		{"latency p99 in ms", alarm("ModelLatency", "p99", 10, 250000, ep...), ChartLatency, 250},
+		{"average error rate is not on a chart", alarm("Invocation5XXErrors", "Average", 1, 0.1, ep...), "", 0},
+		{"another endpoint", alarm("Invocation5XXErrors", "Sum", 1, 0, "EndpointName", "other"), "", 0},
+		{"no endpoint dimension", alarm("Invocation5XXErrors", "Sum", 1, 0), "", 0},
+		{"model errors have no chart", alarm("InvocationModelErrors", "Sum", 1, 0, ep...), "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			chart, th := chartOf(tc.a, "demo")
+			if chart != tc.chart {
+				t.Fatalf("chart %q, want %q", chart, tc.chart)
+			}
+			if chart != "" && (th == nil || !near(*th, tc.threshold)) {
+				t.Errorf("threshold %v, want %v", th, tc.threshold)
+			}
+		})
+	}
+}
+
+func TestEventsRefusesBadRequests(t *testing.T) {
+	k := startServer(t)
+	ts := httptest.NewServer(Handler(Config{Service: k.svc}))
+	defer ts.Close()
+	for _, tc := range []struct {
+		query  string
+		status int
+		code   string
+	}{
+		{"", 400, kiln.EINVALID},
+		{"?endpoint=no%20spaces", 400, kiln.EINVALID},
+		{"?endpoint=missing", 404, kiln.ENOTFOUND},
+	} {
+		resp, body := get(t, http.DefaultClient, ts.URL+"/ui/api/events"+tc.query)
+		if resp.StatusCode != tc.status || !strings.Contains(body, `"code":"`+tc.code+`"`) {
+			t.Errorf("events%s: %d %s, want %d %s", tc.query, resp.StatusCode, body, tc.status, tc.code)
+		}
+	}
+}
+
+// The stream sends a snapshot at once, then one per tick of its clock, and
+// its goroutine ends with the request.
+func TestEventsStreamFollowsTheClock(t *testing.T) {
+	k := startServer(t)
+	ctx := context.Background()
+	_, err := k.svc.PutAlarm(ctx, &kiln.Alarm{
+		AlarmName: "demo-5xx", Namespace: "AWS/SageMaker", MetricName: "Invocation5XXErrors", Statistic: "Sum",
+		Dimensions: []kiln.Dimension{{Name: "EndpointName", Value: "demo"}, {Name: "VariantName", Value: "AllTraffic"}},
+		Period:     1, EvaluationPeriods: 1, Threshold: 0, ComparisonOperator: kiln.GreaterThanThreshold,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = k.svc.PutAlarm(ctx, &kiln.Alarm{
+		AlarmName: "elsewhere", Namespace: "AWS/SageMaker", MetricName: "Invocations", Statistic: "Sum",
+		Dimensions: []kiln.Dimension{{Name: "EndpointName", Value: "other"}},
+		Period:     1, EvaluationPeriods: 1, Threshold: 0, ComparisonOperator: kiln.GreaterThanThreshold,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := &kiln.DeploymentConfig{AutoRollbackConfiguration: &kiln.AutoRollbackConfiguration{Alarms: []kiln.AlarmRef{{AlarmName: "demo-5xx"}}}}
+	k.createEndpoint(t, "demo", 1, dc)
+
+	fake := clock.NewFake()
+	done := make(chan struct{})
+	h := Handler(Config{Service: k.svc, Clock: fake})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if strings.HasPrefix(r.URL.Path, "/ui/api/events") {
+			close(done)
+		}
+	}))
+	defer ts.Close()
+
+	reqCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_, events := openEvents(t, reqCtx, ts.URL, "demo")
+
+	first := events.nextSnapshot()
+	if first.Endpoint == nil || first.Endpoint.EndpointName != "demo" {
+		t.Fatalf("first snapshot's endpoint %+v, want demo", first.Endpoint)
+	}
+	if !first.Time.Equal(fake.Now().UTC()) || !first.Second.Equal(fake.Now().UTC().Truncate(time.Second).Add(-time.Second)) {
+		t.Errorf("Time %v, Second %v; want the clock's now and the second before", first.Time, first.Second)
+	}
+	if !first.HistoryComplete {
+		t.Error("the first snapshot's history is not marked complete")
+	}
+	if len(first.Alarms) != 1 {
+		t.Fatalf("alarms %+v, want demo-5xx only", first.Alarms)
+	}
+	a := first.Alarms[0]
+	if a.AlarmName != "demo-5xx" || !a.Watched || a.Chart != ChartErrors5XX || a.ChartThreshold == nil || *a.ChartThreshold != 0 ||
+		a.ComparisonOperator != kiln.GreaterThanThreshold || a.StateValue == "" {
+		t.Errorf("alarm %+v, want demo-5xx watched, drawn on the 5xx chart at 0", a)
+	}
+
+	// The next snapshot waits for the clock.
+	if err := fake.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	fake.Advance(time.Second)
+	second := events.nextSnapshot()
+	if !second.Time.Equal(first.Time.Add(time.Second)) {
+		t.Errorf("second snapshot at %v, want %v", second.Time, first.Time.Add(time.Second))
+	}
+	if second.HistoryComplete {
+		t.Error("the second snapshot's history is marked complete; want only what is new")
+	}
+
+	// Closing the request ends the handler.
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the events handler still runs 5s after its request ended")
+	}
+}
+
+// With traffic, each fleet's last complete second shows its invocations,
+// errors and latency.
+func TestEventsStreamCarriesFleetMetrics(t *testing.T) {
+	k := startServer(t)
+	k.createEndpoint(t, "live", 1, nil)
+	k.waitInService(t, "live")
+
+	ts := httptest.NewServer(Handler(Config{Service: k.svc}))
+	defer ts.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	stop := make(chan struct{})
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		for i := 0; i < 2000; i++ { // at most ~20s of load
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if code := k.invoke(t, "live"); code != 200 {
+				t.Errorf("invocation: status %d", code)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-loadDone }()
+
+	_, events := openEvents(t, ctx, ts.URL, "live")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s := events.nextSnapshot()
+		if len(s.Fleets) != 1 {
+			t.Fatalf("fleets %+v, want one", s.Fleets)
+		}
+		f := s.Fleets[0]
+		if f.Role != RoleBlue || f.EndpointConfigName != "live-v1" || !near(f.EndpointShare, 1) || !near(s.Share.Blue, 1) {
+			t.Errorf("fleet %+v, share %+v; want live-v1 blue with all the traffic", f, s.Share)
+		}
+		m := f.Metrics
+		if m.Invocations > 0 {
+			if m.ModelLatencyP50 == nil || m.ModelLatencyP99 == nil || *m.ModelLatencyP99 < *m.ModelLatencyP50 || *m.ModelLatencyP50 <= 0 {
+				t.Errorf("metrics %+v: want latencies with p99 ≥ p50 > 0", m)
+			}
+			if m.Invocation4XXErrors != 0 || m.Invocation5XXErrors != 0 {
+				t.Errorf("metrics %+v: want no errors", m)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot within 15s showed invocations; last %+v", s)
+		}
+	}
+}
