@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 
 // kilnProc is one running `kiln serve`.
 type kilnProc struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	addr    string
 	dataDir string
@@ -72,7 +72,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,7 +84,7 @@ func freeAddr(t *testing.T) string {
 
 // startKiln runs `kiln serve` on dataDir (a new temp dir if empty) and waits
 // until it answers /healthz.
-func startKiln(t *testing.T, dataDir string, extra ...string) *kilnProc {
+func startKiln(t testing.TB, dataDir string, extra ...string) *kilnProc {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -205,7 +205,7 @@ func (p *kilnProc) invoke(endpoint string, body string) (invokeResult, error) {
 }
 
 // waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

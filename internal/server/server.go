@@ -142,7 +142,11 @@ func New(cfg Config) (*Server, error) {
 		Local:      localSource{s.metrics},
 		Prometheus: alarm.NewPrometheusSource(&http.Client{Timeout: 5 * time.Second}),
 		Repo:       alarmRepo{s.svc},
-		OnChange:   func(string, kiln.AlarmState) { s.ctrl.Notify("") },
+		// A second's data is complete the moment the second ends; looking
+		// five times a second sees it within 200 ms rather than within a
+		// whole second, which is most of a rollback's reaction time.
+		Interval: 200 * time.Millisecond,
+		OnChange: func(string, kiln.AlarmState) { s.ctrl.Notify("") },
 	})
 	s.svc.setState = s.alarms.SetState
 	s.ctrl = deploy.NewController(deploy.Config{
