@@ -54,7 +54,9 @@ type Deployment struct {
 	// Blue and Green are fleet IDs: what ran before, and what replaces it.
 	Blue  []string `json:"Blue,omitempty"`
 	Green []string `json:"Green,omitempty"`
-	// RollbackReason is set once the deployment has decided to roll back.
+	// RollbackReason is set once the deployment is to roll back, by the
+	// controller or, with the operator's reason, by a stop; the controller
+	// starts the rollback at its next look. It becomes FailureReason.
 	RollbackReason string `json:"RollbackReason,omitempty"`
 	// StopRequested is set by an operator's stop; the controller rolls back.
 	StopRequested bool `json:"StopRequested,omitempty"`

@@ -98,8 +98,9 @@ func (c *Controller) Notify(endpoint string) {
 	}
 }
 
-// Run drives deployments until ctx ends. It looks at every endpoint when it
-// starts, so deployments a previous controller left half-way carry on.
+// Run drives deployments until ctx ends; call it once. It looks at every
+// endpoint when it starts, so deployments a previous controller left
+// half-way carry on.
 func (c *Controller) Run(ctx context.Context) error {
 	if c.cfg.Store == nil || c.cfg.Fleets == nil || c.cfg.Alarms == nil {
 		return errors.New("deployment controller: Config.Store, Fleets and Alarms are required")
@@ -195,6 +196,11 @@ func (c *Controller) resync(ctx context.Context) {
 	for name := range c.active {
 		if !seen[name] {
 			c.forget(name)
+		}
+	}
+	for _, ep := range eps {
+		if ep.Deployment == nil && c.active[ep.EndpointName] {
+			c.forget(ep.EndpointName)
 		}
 	}
 }

@@ -40,6 +40,11 @@ func (sc scenario) run(t *testing.T, from kiln.Endpoint, at time.Time) *world {
 	w.now = at
 	w.hook = sc.hook
 	w.health = sc.health
+	for _, d := range []time.Duration{sc.alarm, sc.stop} {
+		if d > 0 {
+			w.changesAt = append(w.changesAt, t0.Add(d))
+		}
+	}
 	w.settle()
 	return w
 }

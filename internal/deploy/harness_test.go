@@ -111,6 +111,9 @@ type world struct {
 	history []kiln.HistoryEvent
 	// before each look, if set (alarm changes, stops)
 	hook func(w *world)
+	// changesAt lists when the hook changes what is observed, so that the
+	// clock stops there rather than jumping past to the next wake-up.
+	changesAt []time.Time
 }
 
 type record struct {
@@ -217,14 +220,19 @@ func (w *world) until(cond func(kiln.Endpoint) bool) {
 		if changed {
 			continue
 		}
+		next := w.now.Add(time.Second)
 		switch {
 		case !wake.IsZero() && wake.After(w.now):
-			w.now = wake
+			next = wake
 		case !wake.IsZero():
 			w.t.Fatalf("Next made no change but asked to be called again at once (%v)", w.ep.Deployment)
-		default:
-			w.now = w.now.Add(time.Second)
 		}
+		for _, c := range w.changesAt {
+			if c.After(w.now) && c.Before(next) {
+				next = c
+			}
+		}
+		w.now = next
 	}
 }
 

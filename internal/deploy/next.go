@@ -356,5 +356,9 @@ func (m *machine) variantOrder() []string {
 // transition sets the statuses and records them as one history event.
 func (m *machine) transition(statuses map[string]kiln.VariantStatus) {
 	m.setStatus(statuses)
-	m.event(m.d.Phase, m.describe(statuses))
+	msg := m.describe(statuses)
+	if msg == "" {
+		msg = m.d.Phase + "."
+	}
+	m.event(m.d.Phase, msg)
 }

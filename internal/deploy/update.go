@@ -238,7 +238,13 @@ func (m *machine) rollback(vs []variant) error {
 		return nil
 	}
 	if stopped, changed := m.shrink(g); changed {
-		m.transition(each(stopped, kiln.VariantDeleting, "Terminating %d instance(s)."))
+		st := each(stopped, kiln.VariantDeleting, "Terminating %d instance(s).")
+		if len(st) == 0 {
+			m.setStatus(nil)
+			m.event(m.d.Phase, "Removed the new fleets before any of their instances launched.")
+		} else {
+			m.transition(st)
+		}
 		m.wakeNow()
 		return nil
 	}
@@ -281,11 +287,14 @@ func (m *machine) rollbackFailed(fleetID, reason string) error {
 
 // ---- statuses
 
-// each gives every variant of n the same status, with its count.
+// each gives every variant of n the same status, with its count; variants
+// with a count of 0 (a fleet that never ran an instance) get none.
 func each(n counts, status, format string) map[string]kiln.VariantStatus {
 	st := map[string]kiln.VariantStatus{}
 	for v, k := range n {
-		st[v] = kiln.VariantStatus{Status: status, StatusMessage: fmt.Sprintf(format, k)}
+		if k > 0 {
+			st[v] = kiln.VariantStatus{Status: status, StatusMessage: fmt.Sprintf(format, k)}
+		}
 	}
 	return st
 }
@@ -328,7 +337,8 @@ func (m *machine) routeStatuses(vs []variant, s step, moved map[string]bool) map
 					n += f.InstanceCount - fg.running
 				}
 			}
-			st[v.name] = kiln.VariantStatus{Status: kiln.VariantDeleting, StatusMessage: fmt.Sprintf("Terminating %d instance(s).", n)}
+			st[v.name] = kiln.VariantStatus{Status: kiln.VariantDeleting, StatusMessage: fmt.Sprintf(
+				"Deactivating traffic on %d instance(s) before terminating them.", n)}
 		default:
 			fg, ok := s.goal.fleets[v.green]
 			if !ok {
