@@ -25,6 +25,7 @@ import (
 	"github.com/kiln-serve/kiln/internal/gateway"
 	"github.com/kiln-serve/kiln/internal/metrics"
 	"github.com/kiln-serve/kiln/internal/store"
+	"github.com/kiln-serve/kiln/internal/ui"
 )
 
 // Config is what a server needs. Zero values mean the documented defaults.
@@ -189,6 +190,8 @@ func (s *Server) routes() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.Handle("/ui/", ui.Handler(ui.Config{Service: s.svc, Clock: s.clk, Logger: s.log}))
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	return mux
 }
 
