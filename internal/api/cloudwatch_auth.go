@@ -1,0 +1,20 @@
+package api
+
+import "net/http"
+
+// AWSHandler writes authentication failures of CloudWatch requests through
+// the CloudWatch handler, so that they have the shape of the request's
+// protocol.
+var _ AuthErrorWriter = (*CloudWatch)(nil)
+
+// WriteAuthError writes an authentication failure in the error shape of the
+// request's protocol, so that AWS clients report its code.
+func (c *CloudWatch) WriteAuthError(w http.ResponseWriter, r *http.Request, e *AuthError) {
+	proto := cwProtocolOf(r)
+	reqID := cwStart(w, proto)
+	code := e.QueryCode
+	if code == "" {
+		code = e.Code
+	}
+	cwWriteError(w, proto, reqID, &cwError{status: e.Status, code: code, shape: e.Code, msg: e.Message})
+}
