@@ -167,3 +167,11 @@ func TestRequireSigV4(t *testing.T) {
 		t.Errorf("unsigned invocation: %d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
 }
+
+func TestWriteRuntimeAuthError(t *testing.T) {
+	rec := httptest.NewRecorder()
+	WriteRuntimeAuthError(rec, &AuthError{Status: 413, Code: "ValidationException", Message: "too large"})
+	if rec.Code != 413 || rec.Header().Get("X-Amzn-ErrorType") != "ValidationError" {
+		t.Errorf("got %d %q, want 413 ValidationError", rec.Code, rec.Header().Get("X-Amzn-ErrorType"))
+	}
+}

@@ -159,7 +159,11 @@ func WriteRuntimeAuthError(w http.ResponseWriter, e *AuthError) {
 	if w.Header().Get(headerRequestID) == "" {
 		w.Header().Set(headerRequestID, newRequestID())
 	}
-	writeJSONError(w, "application/json", e.Status, e.Code, e.Message)
+	code := e.Code
+	if code == codeValidation {
+		code = "ValidationError" // the runtime's name for it
+	}
+	writeJSONError(w, "application/json", e.Status, code, e.Message)
 }
 
 // writeAWSJSONError writes an awsJson1.1 error: the code in X-Amzn-ErrorType

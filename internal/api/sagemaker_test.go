@@ -233,7 +233,9 @@ func TestSageMakerWaiterFailed(t *testing.T) {
 	if _, err := sm.CreateEndpoint(ctx, &sagemaker.CreateEndpointInput{EndpointName: aws.String("e"), EndpointConfigName: aws.String("c")}); err != nil {
 		t.Fatal(err)
 	}
-	svc.setEndpoint("e", func(ep *kiln.Endpoint) { ep.EndpointStatus, ep.FailureReason = kiln.StatusFailed, "no instance became healthy" })
+	svc.setEndpoint("e", func(ep *kiln.Endpoint) {
+		ep.EndpointStatus, ep.FailureReason = kiln.StatusFailed, "no instance became healthy"
+	})
 	_, err := sagemaker.NewEndpointInServiceWaiter(sm).WaitForOutput(ctx, &sagemaker.DescribeEndpointInput{EndpointName: aws.String("e")}, 10*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "transitioned to Failure") {
 		t.Errorf("EndpointInService waiter on a Failed endpoint: %v, want a waiter failure", err)
