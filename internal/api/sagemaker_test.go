@@ -39,7 +39,7 @@ func testServer(t *testing.T, creds *Credentials) (*memService, *httptest.Server
 	return svc, srv
 }
 
-func testCreds(t *testing.T) *Credentials {
+func testCreds(t testing.TB) *Credentials {
 	t.Helper()
 	c := &Credentials{keys: map[string]string{}}
 	if err := c.add(testKeyID, testSecret); err != nil {

@@ -287,3 +287,28 @@ print(json.dumps(out))
 		t.Errorf("boto3 saw %+v", got)
 	}
 }
+
+// FuzzSigV4Verify: no Authorization header, date or body makes Verify
+// panic, accept a request it cannot have signed, or fail without a code.
+func FuzzSigV4Verify(f *testing.F) {
+	clk := clock.NewFake()
+	date := clk.Now().Format(amzDateFormat)
+	f.Add("AWS4-HMAC-SHA256 Credential="+testKeyID+"/"+date[:8]+"/us-east-1/sagemaker/aws4_request, SignedHeaders=host;x-amz-date, Signature=00", date, "{}", "a=1&b=%20")
+	f.Add("AWS4-HMAC-SHA256 Credential=/, SignedHeaders=;;, Signature=", "", "", "")
+	f.Add("AWS4-HMAC-SHA256 Credential="+testKeyID+"/"+date[:8]+"/r/s/aws4_request,SignedHeaders=HOST;x-amz-date,Signature=zz", date, "x", "%zz")
+	f.Add("Bearer x", "20260102T030405Z", "", "")
+	a := &Auth{Creds: testCreds(f), Clock: clk, MaxBody: 1 << 10}
+	f.Fuzz(func(t *testing.T, authz, amzDate, body, query string) {
+		req := httptest.NewRequest("POST", "/", strings.NewReader(body))
+		req.URL.RawQuery = query
+		req.Header.Set("Authorization", authz)
+		req.Header.Set("X-Amz-Date", amzDate)
+		id, err := a.Verify(req)
+		if err == nil {
+			t.Fatalf("accepted %q as %q without a signature by its secret", authz, id)
+		}
+		if err.Code == "" || err.Message == "" || err.Status < 400 {
+			t.Fatalf("error without its code: %+v", err)
+		}
+	})
+}
