@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"io"
 	"io/fs"
 	"net/http"
@@ -10,10 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kiln-serve/kiln"
-	"github.com/kiln-serve/kiln/internal/clock"
 )
 
 // noRedirect is a client that shows redirects instead of following them.
@@ -393,162 +390,5 @@ func TestChartOf(t *testing.T) {
 				t.Errorf("threshold %v, want %v", th, tc.threshold)
 			}
 		})
-	}
-}
-
-func TestEventsRefusesBadRequests(t *testing.T) {
-	k := startServer(t)
-	ts := httptest.NewServer(Handler(Config{Service: k.svc}))
-	defer ts.Close()
-	for _, tc := range []struct {
-		query  string
-		status int
-		code   string
-	}{
-		{"", 400, kiln.EINVALID},
-		{"?endpoint=no%20spaces", 400, kiln.EINVALID},
-		{"?endpoint=missing", 404, kiln.ENOTFOUND},
-	} {
-		resp, body := get(t, http.DefaultClient, ts.URL+"/ui/api/events"+tc.query)
-		if resp.StatusCode != tc.status || !strings.Contains(body, `"code":"`+tc.code+`"`) {
-			t.Errorf("events%s: %d %s, want %d %s", tc.query, resp.StatusCode, body, tc.status, tc.code)
-		}
-	}
-}
-
-// The stream sends a snapshot at once, then one per tick of its clock, and
-// its goroutine ends with the request.
-func TestEventsStreamFollowsTheClock(t *testing.T) {
-	k := startServer(t)
-	ctx := context.Background()
-	_, err := k.svc.PutAlarm(ctx, &kiln.Alarm{
-		AlarmName: "demo-5xx", Namespace: "AWS/SageMaker", MetricName: "Invocation5XXErrors", Statistic: "Sum",
-		Dimensions: []kiln.Dimension{{Name: "EndpointName", Value: "demo"}, {Name: "VariantName", Value: "AllTraffic"}},
-		Period:     1, EvaluationPeriods: 1, Threshold: 0, ComparisonOperator: kiln.GreaterThanThreshold,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = k.svc.PutAlarm(ctx, &kiln.Alarm{
-		AlarmName: "elsewhere", Namespace: "AWS/SageMaker", MetricName: "Invocations", Statistic: "Sum",
-		Dimensions: []kiln.Dimension{{Name: "EndpointName", Value: "other"}},
-		Period:     1, EvaluationPeriods: 1, Threshold: 0, ComparisonOperator: kiln.GreaterThanThreshold,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc := &kiln.DeploymentConfig{AutoRollbackConfiguration: &kiln.AutoRollbackConfiguration{Alarms: []kiln.AlarmRef{{AlarmName: "demo-5xx"}}}}
-	k.createEndpoint(t, "demo", 1, dc)
-
-	fake := clock.NewFake()
-	done := make(chan struct{})
-	h := Handler(Config{Service: k.svc, Clock: fake})
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r)
-		if strings.HasPrefix(r.URL.Path, "/ui/api/events") {
-			close(done)
-		}
-	}))
-	defer ts.Close()
-
-	reqCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	_, events := openEvents(t, reqCtx, ts.URL, "demo")
-
-	first := events.nextSnapshot()
-	if first.Endpoint == nil || first.Endpoint.EndpointName != "demo" {
-		t.Fatalf("first snapshot's endpoint %+v, want demo", first.Endpoint)
-	}
-	if !first.Time.Equal(fake.Now().UTC()) || !first.Second.Equal(fake.Now().UTC().Truncate(time.Second).Add(-time.Second)) {
-		t.Errorf("Time %v, Second %v; want the clock's now and the second before", first.Time, first.Second)
-	}
-	if !first.HistoryComplete {
-		t.Error("the first snapshot's history is not marked complete")
-	}
-	if len(first.Alarms) != 1 {
-		t.Fatalf("alarms %+v, want demo-5xx only", first.Alarms)
-	}
-	a := first.Alarms[0]
-	if a.AlarmName != "demo-5xx" || !a.Watched || a.Chart != ChartErrors5XX || a.ChartThreshold == nil || *a.ChartThreshold != 0 ||
-		a.ComparisonOperator != kiln.GreaterThanThreshold || a.StateValue == "" {
-		t.Errorf("alarm %+v, want demo-5xx watched, drawn on the 5xx chart at 0", a)
-	}
-
-	// The next snapshot waits for the clock.
-	if err := fake.BlockUntilContext(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	fake.Advance(time.Second)
-	second := events.nextSnapshot()
-	if !second.Time.Equal(first.Time.Add(time.Second)) {
-		t.Errorf("second snapshot at %v, want %v", second.Time, first.Time.Add(time.Second))
-	}
-	if second.HistoryComplete {
-		t.Error("the second snapshot's history is marked complete; want only what is new")
-	}
-
-	// Closing the request ends the handler.
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the events handler still runs 5s after its request ended")
-	}
-}
-
-// With traffic, each fleet's last complete second shows its invocations,
-// errors and latency.
-func TestEventsStreamCarriesFleetMetrics(t *testing.T) {
-	k := startServer(t)
-	k.createEndpoint(t, "live", 1, nil)
-	k.waitInService(t, "live")
-
-	ts := httptest.NewServer(Handler(Config{Service: k.svc}))
-	defer ts.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	stop := make(chan struct{})
-	loadDone := make(chan struct{})
-	go func() {
-		defer close(loadDone)
-		for i := 0; i < 2000; i++ { // at most ~20s of load
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			if code := k.invoke(t, "live"); code != 200 {
-				t.Errorf("invocation: status %d", code)
-				return
-			}
-		}
-	}()
-	defer func() { close(stop); <-loadDone }()
-
-	_, events := openEvents(t, ctx, ts.URL, "live")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := events.nextSnapshot()
-		if len(s.Fleets) != 1 {
-			t.Fatalf("fleets %+v, want one", s.Fleets)
-		}
-		f := s.Fleets[0]
-		if f.Role != RoleBlue || f.EndpointConfigName != "live-v1" || !near(f.EndpointShare, 1) || !near(s.Share.Blue, 1) {
-			t.Errorf("fleet %+v, share %+v; want live-v1 blue with all the traffic", f, s.Share)
-		}
-		m := f.Metrics
-		if m.Invocations > 0 {
-			if m.ModelLatencyP50 == nil || m.ModelLatencyP99 == nil || *m.ModelLatencyP99 < *m.ModelLatencyP50 || *m.ModelLatencyP50 <= 0 {
-				t.Errorf("metrics %+v: want latencies with p99 ≥ p50 > 0", m)
-			}
-			if m.Invocation4XXErrors != 0 || m.Invocation5XXErrors != 0 {
-				t.Errorf("metrics %+v: want no errors", m)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no snapshot within 15s showed invocations; last %+v", s)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package ui
+package ui_test
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/server"
+	"github.com/kiln-serve/kiln/internal/ui"
 )
 
 // modelEnv makes the test binary serve as a model instead of running tests,
@@ -174,13 +175,13 @@ func (s *sseReader) next() (string, string) {
 }
 
 // nextSnapshot returns the next event, which must be a snapshot.
-func (s *sseReader) nextSnapshot() Snapshot {
+func (s *sseReader) nextSnapshot() ui.Snapshot {
 	s.t.Helper()
 	event, data := s.next()
 	if event != "snapshot" {
 		s.t.Fatalf("got event %q (%s), want snapshot", event, data)
 	}
-	var snap Snapshot
+	var snap ui.Snapshot
 	if err := json.Unmarshal([]byte(data), &snap); err != nil {
 		s.t.Fatalf("snapshot is not JSON: %v\n%s", err, data)
 	}
@@ -204,4 +205,17 @@ func openEvents(t *testing.T, ctx context.Context, base, endpoint string) (*http
 		t.Fatalf("Content-Type %q, want text/event-stream", ct)
 	}
 	return resp, newSSEReader(t, resp.Body)
+}
+
+func approx(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+func getBody(t *testing.T, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
 }
