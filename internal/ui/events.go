@@ -12,9 +12,9 @@ import (
 
 // events streams Snapshots of one endpoint as server-sent events: one at
 // once, then one per second of the handler's clock, until the client goes
-// away (the request's context ends). Each is an event named "snapshot"
-// whose data is the Snapshot's JSON. If the endpoint is deleted, a "gone"
-// event ends the stream.
+// away (the request's context ends) or the server shuts down (Config.Done).
+// Each is an event named "snapshot" whose data is the Snapshot's JSON. If
+// the endpoint is deleted, a "gone" event ends the stream.
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("endpoint")
 	if err := kiln.ValidateName("endpoint", name); err != nil {
@@ -73,6 +73,8 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-h.done: // nil: never
 			return
 		case <-t.Chan():
 		}

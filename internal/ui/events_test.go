@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -165,5 +166,31 @@ func TestEventsStreamCarriesFleetMetrics(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no snapshot within 15s showed invocations; last %+v", s)
 		}
+	}
+}
+
+// Closing Config.Done ends the streams, so that a server shutting down does
+// not wait for open dashboards.
+func TestEventsStreamEndsWhenDone(t *testing.T) {
+	k := startServer(t)
+	k.createEndpoint(t, "demo", 1, nil)
+	done := make(chan struct{})
+	ts := httptest.NewServer(ui.Handler(ui.Config{Service: k.svc, Done: done}))
+	defer ts.Close()
+	resp, events := openEvents(t, context.Background(), ts.URL, "demo")
+	events.nextSnapshot()
+	close(done)
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		ended <- err
+	}()
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Errorf("the stream ended with %v, want a clean end", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream still runs 5s after Done was closed")
 	}
 }

@@ -35,6 +35,11 @@ type Config struct {
 	// the pages ask for the token first and /ui/api/* answers 401 without
 	// it.
 	Authenticate func(token string) bool
+	// Done, once closed, ends every live stream. A stream otherwise lasts
+	// as long as its browser tab, and http.Server.Shutdown waits for it:
+	// close Done when shutting down (http.Server.RegisterOnShutdown). If
+	// nil, streams end only when their clients go away.
+	Done <-chan struct{}
 }
 
 //go:embed static
@@ -93,6 +98,7 @@ type handler struct {
 	clk    clock.Clock
 	log    *slog.Logger
 	auth   func(string) bool
+	done   <-chan struct{}
 	assets map[string]asset
 }
 
@@ -107,7 +113,7 @@ type handler struct {
 //	GET  /ui/api/session           200 if the caller may use the dashboard, else 401
 //	GET  /ui/api/events?endpoint=  the live stream of Snapshots (text/event-stream)
 func Handler(cfg Config) http.Handler {
-	h := &handler{svc: cfg.Service, clk: cfg.Clock, log: cfg.Logger, auth: cfg.Authenticate, assets: loadAssets()}
+	h := &handler{svc: cfg.Service, clk: cfg.Clock, log: cfg.Logger, auth: cfg.Authenticate, done: cfg.Done, assets: loadAssets()}
 	if h.clk == nil {
 		h.clk = clock.Real()
 	}
