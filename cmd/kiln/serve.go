@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kiln-serve/kiln/internal/api"
 	"github.com/kiln-serve/kiln/internal/demomodel"
 	"github.com/kiln-serve/kiln/internal/server"
 )
@@ -16,6 +17,8 @@ import (
 // serveFlags are the settings of `kiln serve` and `kiln demo`.
 type serveFlags struct {
 	addr, dataDir, region, account, logLevel string
+	credentialsFile                          string
+	invokeAuth                               bool
 	allow                                    []string
 	startupTimeout, stopTimeout              time.Duration
 }
@@ -29,18 +32,38 @@ func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
 	fl.StringSliceVar(&f.allow, "allow-command", nil, "executables models may run (repeatable); empty allows any")
 	fl.DurationVar(&f.startupTimeout, "startup-timeout", 240*time.Second, "how long a new instance may take to pass its health check")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "how long a stopping instance gets after SIGTERM before SIGKILL")
+	fl.StringVar(&f.credentialsFile, "credentials-file", os.Getenv("KILN_CREDENTIALS_FILE"), "access keys that may call Kiln, in the AWS CLI's credentials format (env KILN_CREDENTIALS_FILE); also KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY")
+	fl.BoolVar(&f.invokeAuth, "invoke-auth", false, "require authentication for invocations too (SigV4, or the bearer token)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("KILN_LOG_LEVEL", "info"), "debug, info, warn or error")
 }
 
 func (f *serveFlags) config(c *cli) (server.Config, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return server.Config{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+		creds, err := api.LoadCredentials(f.credentialsFile, os.Getenv)
+		if err != nil {
+			return server.Config{}, err
+		}
+		return server.Config{
+			Credentials: creds,
+			InvokeAuth:  f.invokeAuth}, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
 	}
 	if len(f.account) != 12 || strings.Trim(f.account, "0123456789") != "" {
-		return server.Config{}, fmt.Errorf("--account %q: want 12 digits", f.account)
+		creds, err := api.LoadCredentials(f.credentialsFile, os.Getenv)
+		if err != nil {
+			return server.Config{}, err
+		}
+		return server.Config{
+			Credentials: creds,
+			InvokeAuth:  f.invokeAuth}, fmt.Errorf("--account %q: want 12 digits", f.account)
+	}
+	creds, err := api.LoadCredentials(f.credentialsFile, os.Getenv)
+	if err != nil {
+		return server.Config{}, err
 	}
 	return server.Config{
+		Credentials:     creds,
+		InvokeAuth:      f.invokeAuth,
 		Addr:            f.addr,
 		DataDir:         f.dataDir,
 		Region:          f.region,

@@ -45,6 +45,13 @@ type Config struct {
 	StopTimeout time.Duration
 	// PingInterval is the health-check period (default 1s).
 	PingInterval time.Duration
+	// Credentials are the access keys that may call Kiln. Empty means
+	// unauthenticated calls are accepted, and then Kiln listens only on
+	// loopback addresses.
+	Credentials *api.Credentials
+	// InvokeAuth requires signed (SigV4) invocations too; otherwise
+	// invocations are open to whoever reaches the address.
+	InvokeAuth bool
 	// Clock defaults to the wall clock.
 	Clock clock.Clock
 	// Logger defaults to a discarding logger.
@@ -96,8 +103,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := checkListenAddr(cfg.Addr); err != nil {
-		return nil, err
+	if cfg.Credentials == nil {
+		cfg.Credentials = &api.Credentials{}
+	}
+	if cfg.Credentials.Empty() {
+		if err := checkListenAddr(cfg.Addr); err != nil {
+			return nil, err
+		}
+		if cfg.InvokeAuth {
+			return nil, fmt.Errorf("--invoke-auth needs credentials (--credentials-file, or KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY)")
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -181,16 +196,46 @@ func checkListenAddr(addr string) error {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
+	// Clients sign with the wall clock, so the skew check uses it too.
+	auth := &api.Auth{Creds: s.cfg.Credentials}
 	native := &api.Native{Service: s.svc, Logger: s.log}
-	mux.Handle("/v1/", native.Handler())
-	mux.HandleFunc("GET /v1/endpoints/{name}/metrics", s.handleEndpointMetrics)
-	mux.Handle("/endpoints/", s.gw)
+	mux.Handle("/v1/", auth.RequireBearerOrSigV4(native.Handler()))
+	mux.Handle("GET /v1/endpoints/{name}/metrics", auth.RequireBearerOrSigV4(http.HandlerFunc(s.handleEndpointMetrics)))
+	var gw http.Handler = s.gw
+	if s.cfg.InvokeAuth {
+		// The SDKs sign invocations; the CLI and curl may send the bearer
+		// token instead. Either way a refusal has the runtime's shape.
+		gw = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := auth.VerifyBearerOrSigV4(r); err != nil {
+				e := *err
+				e.Status = http.StatusForbidden // as SageMaker Runtime answers
+				api.WriteRuntimeAuthError(w, &e)
+				return
+			}
+			s.gw.ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("/endpoints/", gw)
+	sm := &api.SageMaker{Service: s.svc, Region: s.cfg.Region, Account: s.cfg.Account, Logger: s.log}
+	cw := &api.CloudWatch{Service: s.svc, Region: s.cfg.Region, Account: s.cfg.Account, Logger: s.log, Clock: s.clk}
+	awsAPI := api.AWSHandler(sm, cw, auth)
+	mux.Handle("POST /{$}", awsAPI)
+	mux.Handle("POST /service/", awsAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	mux.Handle("/ui/", ui.Handler(ui.Config{Service: s.svc, Clock: s.clk, Logger: s.log}))
+	uiCfg := ui.Config{Service: s.svc, Clock: s.clk, Logger: s.log}
+	if auth.Enabled() {
+		uiCfg.Authenticate = func(token string) bool {
+			r, _ := http.NewRequest(http.MethodGet, "/", nil)
+			r.Header.Set("Authorization", "Bearer "+token)
+			_, err := auth.VerifyBearerOrSigV4(r)
+			return err == nil
+		}
+	}
+	mux.Handle("/ui/", ui.Handler(uiCfg))
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	return mux
 }
