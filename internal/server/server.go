@@ -74,8 +74,9 @@ type Server struct {
 	health  *healthMetrics
 	handler http.Handler
 
-	ln    net.Listener
-	ready chan struct{}
+	ln       net.Listener
+	ready    chan struct{}
+	stopping chan struct{} // closed when shutdown begins: ends the dashboard's live streams
 
 	mu        sync.Mutex
 	endpoints map[string]kiln.Endpoint   // the store's endpoints, as last seen
@@ -125,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, log: cfg.Logger, clk: cfg.Clock, st: st,
 		reg:       prometheus.NewRegistry(),
 		ready:     make(chan struct{}),
+		stopping:  make(chan struct{}),
 		endpoints: map[string]kiln.Endpoint{},
 		recorders: map[string]*seriesRecorder{},
 		kick:      make(chan struct{}, 1),
@@ -226,7 +228,7 @@ func (s *Server) routes() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	uiCfg := ui.Config{Service: s.svc, Clock: s.clk, Logger: s.log}
+	uiCfg := ui.Config{Service: s.svc, Clock: s.clk, Logger: s.log, Done: s.stopping}
 	if auth.Enabled() {
 		uiCfg.Authenticate = func(token string) bool {
 			r, _ := http.NewRequest(http.MethodGet, "/", nil)
@@ -310,6 +312,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	s.log.Info("kiln stopping")
+	close(s.stopping)
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	httpSrv.Shutdown(shutdownCtx)
 	done()
