@@ -331,3 +331,65 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// With credentials configured, the dashboard asks for the bearer token: a
+// wrong one is refused on the form, the right one signs the tab in (the page
+// keeps it for its API calls, the HttpOnly cookie authorizes the dashboard's
+// own API), and signing out forgets both.
+func TestDashboardSignIn(t *testing.T) {
+	ctx := startBrowser(t)
+	pg := browserTab{t: t, ctx: ctx}
+	const secret = "dashboard-test-secret-0123456789"
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("[ui]\naws_access_key_id = KILNUITEST\naws_secret_access_key = "+secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startKiln(t, "", "--credentials-file", creds)
+
+	pg.do("open the dashboard", chromedp.Navigate(p.url+"/ui/"))
+	pg.waitJS("the sign-in form", 10*time.Second, `location.pathname === '/ui/login' && document.getElementById('token') !== null`)
+
+	pg.do("sign in with a wrong token", chromedp.SendKeys(chromedp.ID("token"), "not-the-secret"), chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))
+	pg.waitJS("the refusal", 10*time.Second, `!document.getElementById('login-error').hidden && location.pathname === '/ui/login'`)
+
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('token').value = ''`)); err != nil {
+		t.Fatal(err)
+	}
+	pg.do("sign in with the right token", chromedp.SendKeys(chromedp.ID("token"), secret))
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))); err != nil {
+		t.Fatalf("submit the form: %v", err)
+	}
+	pg.waitJS("the overview, read through the API with the token", 10*time.Second,
+		`location.pathname === '/ui/' && document.getElementById('overview') !== null && document.getElementById('overview').innerText.includes('No endpoints yet')`)
+	if got := evalJS[string](pg, `sessionStorage.getItem('kiln_token')`); got != secret {
+		t.Errorf("the page keeps %q as its token, want the secret", got)
+	}
+	if evalJS[bool](pg, `document.cookie.includes('kiln_token')`) {
+		t.Error("the kiln_token cookie is readable from scripts; want HttpOnly")
+	}
+	session := func(creds string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`fetch('/ui/api/session', {credentials: '`+creds+`'}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("fetch /ui/api/session: %v", err)
+		}
+		return n
+	}
+	if got := session("same-origin"); got != 200 {
+		t.Errorf("the dashboard's API with the cookie: %d, want 200", got)
+	}
+	if got := session("omit"); got != 401 {
+		t.Errorf("the dashboard's API without the cookie: %d, want 401", got)
+	}
+
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`#logout button`)))); err != nil {
+		t.Fatalf("sign out: %v", err)
+	}
+	pg.waitJS("the sign-in form again", 10*time.Second, `location.pathname === '/ui/login'`)
+	if got := evalJS[bool](pg, `sessionStorage.getItem('kiln_token') === null`); !got {
+		t.Error("the token is still kept after signing out")
+	}
+	if got := session("same-origin"); got != 401 {
+		t.Errorf("the dashboard's API after signing out: %d, want 401", got)
+	}
+}
