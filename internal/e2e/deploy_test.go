@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,21 +19,34 @@ func (p *kilnProc) fiveXX(name, endpoint string) {
 		"--comparison", "GreaterThanThreshold", "--treat-missing-data", "notBreaching")
 }
 
-// shareOfV2 measures the share of invocations answered by version v2 over n
-// invocations.
+// shareOf measures the share of n invocations answered by the version,
+// sending them from four goroutines.
 func (p *kilnProc) shareOf(endpoint, version string, n int) float64 {
 	p.t.Helper()
-	hits := 0
-	for i := 0; i < n; i++ {
-		r, err := p.invoke(endpoint, body)
-		if err != nil || r.status != 200 {
-			p.t.Fatalf("invocation failed during the deployment: %v %d %s", err, r.status, r.body)
-		}
-		if r.version == version {
-			hits++
-		}
+	var mu sync.Mutex
+	hits, failed := 0, ""
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n/4; i++ {
+				r, err := p.invoke(endpoint, body)
+				mu.Lock()
+				if err != nil || r.status != 200 {
+					failed = fmt.Sprintf("%v %d %s", err, r.status, r.body)
+				} else if r.version == version {
+					hits++
+				}
+				mu.Unlock()
+			}
+		}()
 	}
-	return float64(hits) / float64(n)
+	wg.Wait()
+	if failed != "" {
+		p.t.Fatalf("invocation failed during the deployment: %s", failed)
+	}
+	return float64(hits) / float64(n/4*4)
 }
 
 func greenShareOf(ep kiln.Endpoint) float64 {
@@ -150,7 +165,7 @@ func TestLinearSteps(t *testing.T) {
 	p := startKiln(t, "")
 	p.applyYAML(demoYAML("lin", 4))
 	p.waitInService("lin", 60*time.Second)
-	p.mustCLI("deploy", "lin", "--config", "lin-v2", "--linear", "25%", "--bake", "6s")
+	p.mustCLI("deploy", "lin", "--config", "lin-v2", "--linear", "25%", "--bake", "8s")
 	seen := map[int]float64{}
 	deadline := time.Now().Add(120 * time.Second)
 	for time.Now().Before(deadline) {
@@ -168,7 +183,8 @@ func TestLinearSteps(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		got := p.shareOf("lin", "v2", 200)
+		// 600 draws put 8 points at over 3.5 standard deviations of chance.
+		got := p.shareOf("lin", "v2", 600)
 		// The step may end while we measure; only keep it if it held.
 		if after := p.endpoint("lin"); greenShareOf(after) == want {
 			seen[step] = got
