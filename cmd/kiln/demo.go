@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -56,12 +57,41 @@ demo on demo-v1. It prints how to invoke the endpoint and how to deploy to it.`,
 				<-errc
 				return fmt.Errorf("create the demo endpoint: %w", err)
 			}
+			fmt.Fprintln(c.errOut, "starting the demo endpoint's instances...")
+			if err := waitInService(ctx, srv.Service(), "demo", 2*time.Minute); err != nil {
+				fmt.Fprintf(c.errOut, "kiln: %v\n", err)
+			}
 			printDemoHelp(c, "http://"+srv.Addr())
 			return <-errc
 		},
 	}
 	f.register(cmd, "./kiln-data")
 	return cmd
+}
+
+// waitInService waits until the endpoint is InService with no update
+// running, so that the first invocation a user tries succeeds.
+func waitInService(ctx context.Context, svc kiln.Service, name string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		ep, err := svc.GetEndpoint(ctx, name)
+		if err != nil {
+			return err
+		}
+		switch {
+		case ep.EndpointStatus == kiln.StatusInService && ep.Deployment == nil:
+			return nil
+		case ep.EndpointStatus == kiln.StatusFailed:
+			return fmt.Errorf("endpoint %s failed: %s", name, ep.FailureReason)
+		case time.Now().After(deadline):
+			return fmt.Errorf("endpoint %s is still %s after %v", name, ep.EndpointStatus, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // demoImage copies the running binary into the data dir, so that the demo
@@ -133,7 +163,7 @@ Invoke it:
   curl -s %[1]s/endpoints/demo/invocations -H 'Content-Type: application/json' -d '{"instances": [[1, 2, 3, 4]]}'
   go run ./cmd/kiln invoke demo --server %[1]s --body '{"instances": [[1, 2, 3, 4]]}'
 
-Look at it:
+Look at it in the dashboard, %[1]s/ui/, or:
   go run ./cmd/kiln describe endpoint demo --server %[1]s
   go run ./cmd/kiln metrics demo --server %[1]s
 

@@ -95,6 +95,7 @@ linear traffic shifting, baking periods watched by alarms, and automatic rollbac
 		newInvokeCmd(c),
 		newLogsCmd(c),
 		newDeployCmd(c),
+		newWeightsCmd(c),
 		newRollbackCmd(c),
 		newStopCmd(c),
 		newStatusCmd(c),

@@ -277,3 +277,30 @@ func TestDeployValidation(t *testing.T) {
 		t.Errorf("after a manual rollback the endpoint runs %s, want val-v1", ep.EndpointConfigName)
 	}
 }
+
+// kiln weights changes a variant's instance count in place.
+func TestWeightsAndCapacities(t *testing.T) {
+	p := startKiln(t, "")
+	p.applyYAML(demoYAML("wc", 1))
+	p.waitInService("wc", 30*time.Second)
+	if _, err := p.cli("weights", "wc", "Nope=1"); err == nil || !strings.Contains(err.Error(), "Nope") {
+		t.Errorf("weights for an unknown variant: %v, want an error naming it", err)
+	}
+	p.mustCLI("weights", "wc", "AllTraffic=0.5:3")
+	waitFor(t, 5*time.Second, "the update to start", func() bool { return p.endpoint("wc").Deployment != nil })
+	p.waitInService("wc", 60*time.Second)
+	ep := p.endpoint("wc")
+	if v := ep.ProductionVariants[0]; v.CurrentInstanceCount != 3 || v.CurrentWeight != 0.5 {
+		t.Errorf("after weights: %d instances, weight %g; want 3 and 0.5", v.CurrentInstanceCount, v.CurrentWeight)
+	}
+	waitFor(t, 30*time.Second, "3 routable instances", func() bool {
+		insts, _ := p.client.EndpointInstances(context.Background(), "wc")
+		n := 0
+		for _, in := range insts {
+			if in.Routable {
+				n++
+			}
+		}
+		return n == 3
+	})
+}
