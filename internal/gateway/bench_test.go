@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // benchRoutes is an endpoint mid-deployment: two variants, each with a blue
@@ -62,7 +65,9 @@ func BenchmarkPick(b *testing.B) {
 }
 
 // BenchmarkProxy measures a whole invocation through real loopback sockets:
-// client → gateway server → model server and back, keep-alive on both hops.
+// client → gateway server → model server and back, keep-alive on both hops,
+// on the fast path and with NetHTTPOnly. The client and the model run in the
+// same process, so the figures include their costs too.
 func BenchmarkProxy(b *testing.B) {
 	payload := []byte(`{"instances": [[0.5, 1, 2, 0]]}`)
 	answer := []byte(`{"predictions": [{"score": 0.73, "label": "pos"}]}`)
@@ -71,29 +76,81 @@ func BenchmarkProxy(b *testing.B) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(answer)
 	})
-	f := newFront(b, Config{})
-	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
-	url := f.srv.URL + "/endpoints/ep/invocations"
-
-	for _, par := range []int{1, 16} {
-		b.Run(fmt.Sprintf("clients=%d", par), func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetParallelism(par)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(payload))
-					req.Header.Set("Content-Type", "application/json")
-					res, err := f.client.Do(req)
-					if err != nil {
-						b.Fatal(err)
+	for _, path := range []string{"fast", "nethttp"} {
+		f := newFront(b, Config{NetHTTPOnly: path == "nethttp"})
+		f.Update([]EndpointRoute{oneVariant("ep", discard{}, m.route("m1"))})
+		url := f.srv.URL + "/endpoints/ep/invocations"
+		for _, par := range []int{1, 16} {
+			b.Run(fmt.Sprintf("path=%s/clients=%d", path, par), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetParallelism(par)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(payload))
+						req.Header.Set("Content-Type", "application/json")
+						res, err := f.client.Do(req)
+						if err != nil {
+							b.Fatal(err)
+						}
+						io.Copy(io.Discard, res.Body)
+						res.Body.Close()
+						if res.StatusCode != http.StatusOK {
+							b.Fatalf("status %d", res.StatusCode)
+						}
 					}
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if res.StatusCode != http.StatusOK {
-						b.Fatalf("status %d", res.StatusCode)
-					}
-				}
+				})
 			})
-		})
+		}
 	}
 }
+
+// discard is a Recorder that keeps nothing.
+type discard struct{}
+
+func (discard) Record(Sample) {}
+
+// BenchmarkFastPathGateway measures the gateway's own work per invocation
+// on the fast path, without the client's and the model's: a request is
+// parsed from a buffer, routed, sent to a model connection and answered
+// from a canned response, all in memory. It should not allocate.
+func BenchmarkFastPathGateway(b *testing.B) {
+	g := New(Config{Rand: seeded(1)})
+	defer g.Close()
+	g.Update([]EndpointRoute{oneVariant("ep", discard{}, InstanceRoute{ID: "m1", Addr: "model"})})
+	in := g.instances["m1"]
+	req := []byte(invocation("ep", "Content-Type: application/json\r\n", `{"instances": [[0.5, 1, 2, 0]]}`))
+	answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 49\r\n\r\n" +
+		`{"predictions": [{"score": 0.73, "label": "pos"}]}`[:49])
+
+	client := &memConn{}
+	c := &fastConn{g: g, conn: client}
+	c.br = bufio.NewReaderSize(client, fastBufSize)
+	c.bw = bufio.NewWriterSize(client, fastBufSize)
+	c.timeout = g.clock.AfterFunc(time.Hour, c.expire)
+	c.watch = g.clock.AfterFunc(time.Hour, c.startWatching)
+	up := &memConn{}
+	in.putConn(&upstreamConn{conn: up, br: bufio.NewReaderSize(up, upstreamBufSize)})
+	b.ReportAllocs()
+	for b.Loop() {
+		client.in.Write(req)
+		up.in.Write(answer)
+		if c.next() != nextKeep {
+			b.Fatal("connection not kept")
+		}
+		c.bw.Flush()
+		client.out.Reset()
+		up.out.Reset()
+	}
+}
+
+// memConn is a net.Conn that reads from in and writes to out.
+type memConn struct {
+	net.Conn
+	in, out bytes.Buffer
+}
+
+func (m *memConn) Read(p []byte) (int, error)      { return m.in.Read(p) }
+func (m *memConn) Write(p []byte) (int, error)     { return m.out.Write(p) }
+func (m *memConn) SetReadDeadline(time.Time) error { return nil }
+func (m *memConn) SetDeadline(time.Time) error     { return nil }
+func (m *memConn) Close() error                    { return nil }

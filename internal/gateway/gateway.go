@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"log"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -48,6 +49,9 @@ type Sample struct {
 	// Instances is the number of routable instances of the variant when the
 	// request was routed.
 	Instances int
+	// Time is when the request ended, read from Config.Clock; a recorder
+	// can use it rather than read the clock again.
+	Time time.Time
 }
 
 // Config configures a Gateway. Every field is optional.
@@ -72,9 +76,24 @@ type Config struct {
 	// http.Transport tuned for many keep-alive connections to few hosts,
 	// which Close closes.
 	Transport http.RoundTripper
-	// DialTimeout bounds connecting to a model when Transport is nil. If
-	// zero, DefaultDialTimeout.
+	// DialTimeout bounds connecting to a model. If zero,
+	// DefaultDialTimeout.
 	DialTimeout time.Duration
+	// Fallback serves what is not an invocation but arrives on a
+	// connection the Gateway took over (see NetHTTPOnly): the Gateway
+	// hands such a connection, with the request unread, to an http.Server
+	// of its own with this handler. A server that mounts the Gateway in a
+	// mux passes the mux. If nil, the Gateway answers them itself, as it
+	// answers any request outside /endpoints/{name}/invocations.
+	Fallback http.Handler
+	// NetHTTPOnly keeps every request on net/http's server and on
+	// Transport. Otherwise the Gateway takes the HTTP/1.1 connection of an
+	// invocation over from net/http, serves its invocations itself and
+	// sends them to models over connections of its own, which costs a
+	// fraction of net/http's time per request; Transport is then used
+	// only for requests that stay on net/http (HTTP/2, or a
+	// ResponseWriter that cannot be hijacked).
+	NetHTTPOnly bool
 }
 
 // Gateway is the data plane: it serves POST /endpoints/{name}/invocations
@@ -90,8 +109,22 @@ type Gateway struct {
 	rand         func() uint64
 	transport    http.RoundTripper
 	ownTransport *http.Transport
+	fast         bool
+	dialer       *net.Dialer
 
 	table atomic.Pointer[Table]
+
+	// connsMu guards the connections taken over from net/http.
+	connsMu sync.Mutex
+	conns   map[*fastConn]struct{}
+	closing bool
+
+	// The server connections are handed back to; started on first use.
+	fallback     http.Handler
+	fallbackOnce sync.Once
+	fallbackLn   *chanListener
+	fallbackSrv  *http.Server
+	fallbackWG   sync.WaitGroup
 
 	// mu serialises Update and Drain and guards what follows.
 	mu        sync.Mutex
@@ -113,7 +146,13 @@ func New(cfg Config) *Gateway {
 		maxBody:      cfg.MaxBody,
 		rand:         cfg.Rand,
 		transport:    cfg.Transport,
+		fast:         !cfg.NetHTTPOnly,
+		fallback:     cfg.Fallback,
+		conns:        map[*fastConn]struct{}{},
 		instances:    map[string]*instance{},
+	}
+	if g.fallback == nil {
+		g.fallback = g
 	}
 	if g.clock == nil {
 		g.clock = clock.Real()
@@ -133,11 +172,12 @@ func New(cfg Config) *Gateway {
 	if g.rand == nil {
 		g.rand = rand.Uint64
 	}
+	dial := cfg.DialTimeout
+	if dial <= 0 {
+		dial = DefaultDialTimeout
+	}
+	g.dialer = &net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}
 	if g.transport == nil {
-		dial := cfg.DialTimeout
-		if dial <= 0 {
-			dial = DefaultDialTimeout
-		}
 		g.ownTransport = newTransport(dial)
 		g.transport = g.ownTransport
 	}
@@ -165,13 +205,39 @@ func newTransport(dialTimeout time.Duration) *http.Transport {
 	}
 }
 
-// Close closes the idle connections of the Gateway's own transport.
+// Close closes the idle connections to models, and the client connections
+// the Gateway took over: idle ones at once, busy ones once their request is
+// answered. Call it after the http.Server that serves the Gateway has shut
+// down.
 func (g *Gateway) Close() error {
+	g.connsMu.Lock()
+	g.closing = true
+	for c := range g.conns {
+		if !c.busy {
+			c.conn.Close()
+		}
+	}
+	g.connsMu.Unlock()
 	if g.ownTransport != nil {
 		g.ownTransport.CloseIdleConnections()
 	}
+	g.fallbackOnce.Do(func() {}) // no fallback server starts from now on
+	if g.fallbackSrv != nil {
+		g.fallbackSrv.Close()
+		g.fallbackWG.Wait()
+	}
+	g.mu.Lock()
+	for _, in := range g.instances {
+		in.closeIdle()
+	}
+	for _, in := range g.retired {
+		in.closeIdle()
+	}
+	g.mu.Unlock()
 	return nil
 }
+
+func slogLogger(l *slog.Logger) *log.Logger { return slog.NewLogLogger(l.Handler(), slog.LevelWarn) }
 
 // Table returns the routing table in use now.
 func (g *Gateway) Table() *Table { return g.table.Load() }
@@ -229,6 +295,7 @@ func (g *Gateway) Update(routes []EndpointRoute) {
 	// a request that backs out of one picks again from a table without it.
 	for _, in := range gone {
 		in.closed.Store(true)
+		in.closeIdle()
 		g.retired = append(g.retired, in)
 	}
 	g.pruneRetired()
@@ -267,6 +334,7 @@ func (g *Gateway) Drain(ctx context.Context, instanceID string) error {
 			})
 			g.table.Store(t)
 			in.closed.Store(true)
+			in.closeIdle()
 		}
 		wait = append(wait, in)
 	}

@@ -94,6 +94,9 @@ func newFront(t testing.TB, cfg Config) *front {
 	if cfg.Rand == nil {
 		cfg.Rand = seeded(1)
 	}
+	if netHTTPOnly {
+		cfg.NetHTTPOnly = true
+	}
 	g := New(cfg)
 	srv := httptest.NewServer(g)
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}

@@ -29,6 +29,11 @@ type instance struct {
 
 	mu      sync.Mutex
 	drained chan struct{} // closed when inflight reaches 0 after closed is set
+
+	// poolMu guards the fast path's idle connections to the instance.
+	poolMu     sync.Mutex
+	idle       []*upstreamConn
+	poolClosed bool
 }
 
 func newInstance(r InstanceRoute) *instance {

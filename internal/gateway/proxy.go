@@ -76,6 +76,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if c := g.takeOver(w, r); c != nil {
+		var tv *variantTable
+		if target != "" {
+			tv = ep.variant(target)
+		}
+		c.firstRequest(start, r, ep, tv, body.Bytes())
+		return
+	}
 	x := exchange{g: g, w: w, r: r, start: start, endpoint: name, target: target, body: body.Bytes(), openBodies: &openBodies}
 	x.serve()
 }
@@ -305,21 +313,27 @@ func (x *exchange) upstreamRequest(ctx context.Context, in *instance) *http.Requ
 func (x *exchange) modelFailed(v *variantTable, res *http.Response) {
 	msg, _ := io.ReadAll(io.LimitReader(res.Body, maxOriginalMessage))
 	io.CopyN(io.Discard, res.Body, maxDrain)
-	kind := "server"
-	if res.StatusCode < 500 {
-		kind = "client"
-	}
-	original := strings.ToValidUTF8(string(msg), "\uFFFD")
-	e := errorBody{
-		Type: codeModel,
-		Message: fmt.Sprintf("Received %s error (%d) from the model of variant %s with message %q. See the logs of endpoint %s%s for more information.",
-			kind, res.StatusCode, v.name, original, x.endpoint, x.g.where()),
-		OriginalStatusCode: res.StatusCode,
-		OriginalMessage:    original,
-	}
+	e := x.g.modelError(res.StatusCode, v.name, x.endpoint, msg)
 	x.w.Header()[hInvokedVariant] = v.header
 	writeErrorBody(x.w, http.StatusFailedDependency, e)
 	x.record(http.StatusFailedDependency, true)
+}
+
+// modelError is the ModelError for a model that answered status with body
+// msg (its first maxOriginalMessage bytes).
+func (g *Gateway) modelError(status int, variant, endpoint string, msg []byte) errorBody {
+	kind := "server"
+	if status < 500 {
+		kind = "client"
+	}
+	original := strings.ToValidUTF8(string(msg), "\uFFFD")
+	return errorBody{
+		Type: codeModel,
+		Message: fmt.Sprintf("Received %s error (%d) from the model of variant %s with message %q. See the logs of endpoint %s%s for more information.",
+			kind, status, variant, original, endpoint, g.where()),
+		OriginalStatusCode: status,
+		OriginalMessage:    original,
+	}
 }
 
 // fail answers the client with an error and records it.
@@ -333,21 +347,27 @@ func (x *exchange) fail(status int, code string, modelError bool, message string
 const statusClientClosed = 499
 
 func (x *exchange) record(status int, modelError bool) {
-	if x.fleet == nil || x.fleet.recorder == nil {
+	x.g.record(x.fleet, x.routable, x.start, x.modelLatency, x.modelStatus, status, modelError)
+}
+
+// record reports a request that started at start to the fleet's Recorder.
+func (g *Gateway) record(f *fleetTable, routable int, start time.Time, modelLatency time.Duration, modelStatus, status int, modelError bool) {
+	if f == nil || f.recorder == nil {
 		return
 	}
-	total := x.g.clock.Since(x.start)
-	overhead := total - x.modelLatency
+	now := g.clock.Now()
+	overhead := now.Sub(start) - modelLatency
 	if overhead < 0 {
 		overhead = 0
 	}
-	x.fleet.recorder.Record(Sample{
+	f.recorder.Record(Sample{
 		Status:          status,
-		ModelStatus:     x.modelStatus,
+		ModelStatus:     modelStatus,
 		ModelError:      modelError,
-		ModelLatency:    x.modelLatency,
+		ModelLatency:    modelLatency,
 		OverheadLatency: overhead,
-		Instances:       x.routable,
+		Instances:       routable,
+		Time:            now,
 	})
 }
 
@@ -382,24 +402,26 @@ func (g *Gateway) where() string {
 
 // requestID returns a random UUID (version 4), SageMaker's request ID form.
 func (g *Gateway) requestID() string {
+	var s [36]byte
+	return string(g.appendRequestID(s[:0]))
+}
+
+// appendRequestID appends a random UUID (version 4) to b.
+func (g *Gateway) appendRequestID(b []byte) []byte {
 	const hex = "0123456789abcdef"
 	var u [16]byte
-	a, b := g.rand(), g.rand()
+	r0, r1 := g.rand(), g.rand()
 	for i := range 8 {
-		u[i] = byte(a >> (8 * i))
-		u[8+i] = byte(b >> (8 * i))
+		u[i] = byte(r0 >> (8 * i))
+		u[8+i] = byte(r1 >> (8 * i))
 	}
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
-	var s [36]byte
-	j := 0
 	for i, c := range u {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			s[j] = '-'
-			j++
+			b = append(b, '-')
 		}
-		s[j], s[j+1] = hex[c>>4], hex[c&0x0f]
-		j += 2
+		b = append(b, hex[c>>4], hex[c&0x0f])
 	}
-	return string(s[:])
+	return b
 }

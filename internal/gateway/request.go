@@ -62,7 +62,25 @@ func headerValue(h map[string][]string, key string) (string, bool) {
 // checkHeaders validates the request headers passed to the model, returning
 // a message for a ValidationError, or "" when they are fine.
 func checkHeaders(h map[string][]string) string {
-	if v, ok := headerValue(h, hCustomAttributes); ok {
+	var v headerValues[string]
+	v.customAttributes, v.hasCustomAttributes = headerValue(h, hCustomAttributes)
+	v.inferenceID, v.hasInferenceID = headerValue(h, hInferenceID)
+	v.contentType, v.hasContentType = headerValue(h, hContentType)
+	v.accept, v.hasAccept = headerValue(h, hAccept)
+	return v.check()
+}
+
+// headerValues are the first values of the headers checkHeaders validates:
+// strings from net/http's header map, or bytes of a request head the fast
+// path parsed in place.
+type headerValues[T string | []byte] struct {
+	customAttributes, inferenceID, contentType, accept             T
+	hasCustomAttributes, hasInferenceID, hasContentType, hasAccept bool
+}
+
+func (h *headerValues[T]) check() string {
+	if h.hasCustomAttributes {
+		v := h.customAttributes
 		if len(v) > maxCustomAttributes {
 			return fmt.Sprintf("Value at 'customAttributes' failed to satisfy constraint: Member must have length less than or equal to %d.", maxCustomAttributes)
 		}
@@ -70,7 +88,8 @@ func checkHeaders(h map[string][]string) string {
 			return "Value at 'customAttributes' failed to satisfy constraint: Member must contain only visible ASCII characters."
 		}
 	}
-	if v, ok := headerValue(h, hInferenceID); ok {
+	if h.hasInferenceID {
+		v := h.inferenceID
 		if len(v) < 1 || len(v) > maxInferenceID {
 			return fmt.Sprintf("Value at 'inferenceId' failed to satisfy constraint: Member must have length between 1 and %d.", maxInferenceID)
 		}
@@ -78,17 +97,17 @@ func checkHeaders(h map[string][]string) string {
 			return "Value at 'inferenceId' failed to satisfy constraint: Member must start with a non-space character and contain only visible ASCII characters."
 		}
 	}
-	if v, ok := headerValue(h, hContentType); ok && len(v) > maxContentType {
+	if h.hasContentType && len(h.contentType) > maxContentType {
 		return fmt.Sprintf("Value at 'contentType' failed to satisfy constraint: Member must have length less than or equal to %d.", maxContentType)
 	}
-	if v, ok := headerValue(h, hAccept); ok && len(v) > maxAccept {
+	if h.hasAccept && len(h.accept) > maxAccept {
 		return fmt.Sprintf("Value at 'accept' failed to satisfy constraint: Member must have length less than or equal to %d.", maxAccept)
 	}
 	return ""
 }
 
 // visibleASCII reports whether s holds only printable ASCII (space to tilde).
-func visibleASCII(s string) bool {
+func visibleASCII[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e {
 			return false

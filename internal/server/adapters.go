@@ -33,7 +33,7 @@ func (r *seriesRecorder) Record(s gateway.Sample) {
 	r.series.Record(metrics.Sample{
 		Status: status, ModelError: s.ModelError,
 		ModelLatency: s.ModelLatency, OverheadLatency: s.OverheadLatency,
-		Instances: s.Instances,
+		Instances: s.Instances, Time: s.Time,
 	})
 }
 

@@ -133,7 +133,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = metrics.New(s.clk, s.reg)
-	s.gw = gateway.New(gateway.Config{Clock: s.clk, Logger: s.log, Region: cfg.Region, Account: cfg.Account})
+	s.gw = gateway.New(gateway.Config{Clock: s.clk, Logger: s.log, Region: cfg.Region, Account: cfg.Account,
+		// The gateway serves the invocations of the connections it takes
+		// over, and hands every other request on them back to the whole mux.
+		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) })})
 	s.fleet, err = fleet.New(fleet.Config{
 		Clock:           s.clk,
 		Logger:          s.log,

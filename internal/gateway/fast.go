@@ -1,0 +1,875 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kiln-serve/kiln/internal/clock"
+)
+
+// The fast path. net/http's server costs a few microseconds a request
+// before the handler runs (a header map, a background read to notice a
+// client going away, a Request and its context), and its Transport as much
+// again; on one core that caps a proxy at a third of nginx. So the first
+// invocation on an HTTP/1.1 connection is taken over: ServeHTTP hijacks the
+// connection, answers that invocation itself, and goes on serving the
+// connection's next requests with a parser that reads the head in place in
+// its read buffer. Anything it does not handle in the simplest way (another
+// path or method, a chunked or oversized body, Expect, Connection: close, a
+// repeated header, an encoded name) goes back, unread, to an http.Server
+// serving Config.Fallback, which sees it exactly as the client sent it.
+
+// Limits of the fast path.
+const (
+	// fastBufSize is the read buffer of a client connection; a request
+	// head that does not fit goes to net/http.
+	fastBufSize = 16 << 10
+	// headerTimeout bounds reading a request head once its first byte has
+	// arrived, like the server's ReadHeaderTimeout.
+	headerTimeout = 10 * time.Second
+	// watchAfter is how long the model may work before the gateway starts
+	// reading the client's connection to notice it closing. Quicker
+	// answers never pay for that read.
+	watchAfter = 20 * time.Millisecond
+)
+
+// fastConn is a client connection the gateway took over from net/http.
+type fastConn struct {
+	g    *Gateway
+	conn net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	// timeout fires when the model takes longer than ModelTimeout; watch
+	// starts watching the client. Both are made once per connection.
+	timeout, watch clock.Timer
+
+	// busy is set while a request is served, and Close leaves the
+	// connection be; guarded by Gateway.connsMu.
+	busy bool
+
+	mu        sync.Mutex // guards what follows, between requests and timers
+	up        *upstreamConn
+	deadline  time.Time // when the current wait for the model ends
+	timedOut  bool
+	gone      bool // the client closed its connection
+	watching  bool
+	stopWatch bool
+	watchDone chan struct{}
+
+	pass    []byte // passed-through request header lines
+	res     upstreamResponse
+	dateSec int64
+	date    []byte
+	scratch []byte
+}
+
+// takeOver hijacks the connection of a request net/http served, or returns
+// nil when it cannot.
+func (g *Gateway) takeOver(w http.ResponseWriter, r *http.Request) *fastConn {
+	if !g.fast || r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.Close {
+		return nil
+	}
+	for _, k := range [...]string{hContentType, hAccept, hCustomAttributes, hInferenceID} {
+		if len(r.Header[k]) > 1 {
+			return nil
+		}
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return nil
+	}
+	g.connsMu.Lock()
+	defer g.connsMu.Unlock()
+	if g.closing {
+		return nil
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		return nil
+	}
+	// Bytes net/http read ahead (a pipelined request) come first.
+	var pre []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		pre = append(pre, b...)
+	}
+	if rc, ok := conn.(*replayConn); ok {
+		// A connection handed back to net/http and taken over again: the
+		// bytes the fast path had read still come before the socket's.
+		if n := rc.r.Buffered(); n > 0 {
+			b, _ := rc.r.Peek(n)
+			pre = append(pre, b...)
+		}
+		conn = rc.Conn
+	}
+	c := &fastConn{g: g, conn: conn}
+	c.br = bufio.NewReaderSize(&prefixReader{pre: pre, conn: conn}, fastBufSize)
+	c.bw = bufio.NewWriterSize(conn, fastBufSize)
+	c.timeout = g.clock.AfterFunc(time.Hour, c.expire)
+	c.timeout.Stop()
+	c.watch = g.clock.AfterFunc(time.Hour, c.startWatching)
+	c.watch.Stop()
+	c.busy = true
+	g.conns[c] = struct{}{}
+	return c
+}
+
+// prefixReader reads pre, then the connection.
+type prefixReader struct {
+	pre  []byte
+	conn net.Conn
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if len(p.pre) > 0 {
+		n := copy(b, p.pre)
+		p.pre = p.pre[n:]
+		return n, nil
+	}
+	return p.conn.Read(b)
+}
+
+// replayConn is a connection handed back to net/http: reads go through the
+// fast path's buffer, which may hold the start of the request.
+type replayConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *replayConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// firstRequest serves the invocation net/http read, then the connection.
+func (c *fastConn) firstRequest(start time.Time, r *http.Request, ep *endpointTable, target *variantTable, body []byte) {
+	c.pass = c.pass[:0]
+	for _, k := range [...]string{hContentType, hAccept, hCustomAttributes, hInferenceID} {
+		if v, ok := r.Header[k]; ok && len(v) == 1 {
+			c.pass = appendHeader(c.pass, k, v[0])
+		}
+	}
+	keep := c.invoke(start, ep, target, body)
+	if keep && c.idle() {
+		c.serve()
+		return
+	}
+	c.close()
+}
+
+// serve reads and answers requests until the connection ends or goes back
+// to net/http.
+func (c *fastConn) serve() {
+	for {
+		if _, err := c.br.Peek(1); err != nil {
+			c.close()
+			return
+		}
+		if !c.setBusy() {
+			c.close()
+			return
+		}
+		switch c.next() {
+		case nextKeep:
+			if !c.idle() {
+				c.close()
+				return
+			}
+		case nextClose:
+			c.close()
+			return
+		case nextHandBack:
+			c.handBack()
+			return
+		}
+	}
+}
+
+func (c *fastConn) setBusy() bool {
+	c.g.connsMu.Lock()
+	defer c.g.connsMu.Unlock()
+	if c.g.closing {
+		return false
+	}
+	c.busy = true
+	return true
+}
+
+// idle marks the connection idle; false if the gateway is closing.
+func (c *fastConn) idle() bool {
+	if c.bw.Buffered() > 0 && c.bw.Flush() != nil {
+		return false
+	}
+	c.g.connsMu.Lock()
+	defer c.g.connsMu.Unlock()
+	c.busy = false
+	return !c.g.closing
+}
+
+func (c *fastConn) forget() {
+	c.g.connsMu.Lock()
+	delete(c.g.conns, c)
+	c.g.connsMu.Unlock()
+	c.timeout.Stop()
+	c.watch.Stop()
+}
+
+func (c *fastConn) close() {
+	c.forget()
+	c.conn.Close()
+}
+
+func (c *fastConn) handBack() {
+	c.forget()
+	c.g.handBack(&replayConn{Conn: c.conn, r: c.br})
+}
+
+type nextResult int
+
+const (
+	nextKeep nextResult = iota
+	nextClose
+	nextHandBack
+)
+
+// next reads one request and answers it, unless it is one for net/http.
+func (c *fastConn) next() nextResult {
+	head, err := peekHead(c.br)
+	if err != nil && !errors.Is(err, errHeadTooLarge) {
+		// The head is not all here yet: wait for the rest, for a while.
+		c.conn.SetReadDeadline(c.g.clock.Now().Add(headerTimeout))
+		head, err = peekHead(c.br)
+		c.conn.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
+		if errors.Is(err, errHeadTooLarge) {
+			return nextHandBack
+		}
+		return nextClose
+	}
+	start := c.g.clock.Now()
+	req, ok := c.parseHead(head)
+	if !ok {
+		return nextHandBack
+	}
+	// The names are in the read buffer, which the body overwrites.
+	var invalid string
+	switch {
+	case req.ep == nil:
+		invalid = c.g.notFound(string(req.name))
+	case req.msg != "":
+		invalid = req.msg
+	case req.hasTarget && req.target == nil:
+		invalid = c.g.variantNotFound(req.ep.name, string(req.targetName))
+	}
+	req.name, req.targetName = nil, nil
+	c.br.Discard(len(head))
+
+	var buf *bytes.Buffer
+	var body []byte
+	if req.contentLength > 0 {
+		buf = getBody()
+		buf.Grow(int(req.contentLength))
+		body = buf.AvailableBuffer()[:req.contentLength]
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			putBody(buf)
+			return nextClose
+		}
+	}
+	keep := false
+	if invalid != "" {
+		keep = c.writeError(http.StatusBadRequest, codeValidation, invalid, nil, "")
+	} else {
+		keep = c.invoke(start, req.ep, req.target, body)
+	}
+	if buf != nil {
+		putBody(buf)
+	}
+	if keep {
+		return nextKeep
+	}
+	return nextClose
+}
+
+// fastRequest is what parseHead takes from a request head. The byte slices
+// point into the read buffer.
+type fastRequest struct {
+	name, targetName []byte
+	ep               *endpointTable
+	target           *variantTable
+	hasTarget        bool
+	contentLength    int64
+	msg              string // a ValidationError's message
+}
+
+const (
+	invokePrefix = "POST /endpoints/"
+	invokeSuffix = "/invocations HTTP/1.1"
+)
+
+// parseHead parses a request head in place, looking the endpoint and
+// variant up while their names are in the buffer. It reports false for a
+// request the fast path leaves to net/http, which answers malformed ones
+// too.
+func (c *fastConn) parseHead(head []byte) (req fastRequest, ok bool) {
+	line, rest, _ := bytes.Cut(head, crlf)
+	if !bytes.HasPrefix(line, []byte(invokePrefix)) || !bytes.HasSuffix(line, []byte(invokeSuffix)) ||
+		len(line) <= len(invokePrefix)+len(invokeSuffix) {
+		return req, false
+	}
+	req.name = line[len(invokePrefix) : len(line)-len(invokeSuffix)]
+	for _, ch := range req.name {
+		if !('a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9' || ch == '-') {
+			return req, false
+		}
+	}
+	var hv headerValues[[]byte]
+	hosts := 0
+	hasLength := false
+	c.pass = c.pass[:0]
+	for len(rest) > 2 {
+		line, rest, _ = bytes.Cut(rest, crlf)
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !isToken(line[:colon]) || !validHeaderValue(line[colon+1:]) {
+			return req, false
+		}
+		name, value := line[:colon], trimOWS(line[colon+1:])
+		var seen *bool
+		switch {
+		case equalFold(name, "host"):
+			hosts++
+		case equalFold(name, "content-length"):
+			n, ok := parseLength(value)
+			if !ok || hasLength {
+				return req, false
+			}
+			req.contentLength, hasLength = n, true
+		case equalFold(name, "transfer-encoding"), equalFold(name, "expect"), equalFold(name, "upgrade"):
+			return req, false
+		case equalFold(name, "connection"):
+			if !equalFold(value, "keep-alive") {
+				return req, false
+			}
+		case equalFold(name, hContentType):
+			seen, hv.contentType = &hv.hasContentType, value
+			c.pass = appendHeader(c.pass, hContentType, value)
+		case equalFold(name, hAccept):
+			seen, hv.accept = &hv.hasAccept, value
+			c.pass = appendHeader(c.pass, hAccept, value)
+		case equalFold(name, hCustomAttributes):
+			seen, hv.customAttributes = &hv.hasCustomAttributes, value
+			c.pass = appendHeader(c.pass, hCustomAttributes, value)
+		case equalFold(name, hInferenceID):
+			seen, hv.inferenceID = &hv.hasInferenceID, value
+			c.pass = appendHeader(c.pass, hInferenceID, value)
+		case equalFold(name, hTargetVariant):
+			seen, req.targetName = &req.hasTarget, value
+		}
+		if seen != nil {
+			if *seen {
+				return req, false
+			}
+			*seen = true
+		}
+	}
+	if hosts != 1 || req.contentLength > c.g.maxBody {
+		return req, false
+	}
+	req.ep = c.g.table.Load().endpoints[string(req.name)]
+	if req.ep == nil {
+		return req, true
+	}
+	if req.msg = hv.check(); req.msg != "" {
+		return req, true
+	}
+	if req.hasTarget && len(req.targetName) > 0 {
+		req.target = req.ep.variant(string(req.targetName))
+	} else {
+		req.hasTarget = false
+	}
+	return req, true
+}
+
+// appendHeader appends "name: value\r\n".
+func appendHeader[T string | []byte](b []byte, name string, value T) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}
+
+// isToken reports whether b is a header field name (RFC 9110's token).
+func isToken(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// invoke routes one invocation and answers it. It reports whether the
+// connection can serve another request.
+func (c *fastConn) invoke(start time.Time, ep *endpointTable, target *variantTable, body []byte) bool {
+	g := c.g
+	var failed *instance
+	var lastErr error
+	var f *fleetTable
+	routable := 0
+	for attempt := 0; attempt < 2; attempt++ {
+		targetName := ""
+		if target != nil {
+			targetName = target.name
+		}
+		v, fl, in := g.acquire(ep.name, targetName, failed)
+		if in == nil {
+			break
+		}
+		f, routable = fl, v.routable
+		keep, err := c.attempt(start, ep.name, body, v, f, in)
+		if err == nil {
+			return keep
+		}
+		failed, lastErr = in, err
+		g.log.Warn("gateway: model unreachable", "endpoint", ep.name, "variant", v.name,
+			"fleet", f.id, "instance", in.id, "addr", in.addr, "err", err)
+	}
+	if lastErr == nil {
+		keep := c.writeError(http.StatusServiceUnavailable, codeServiceUnavailable,
+			fmt.Sprintf("Endpoint %s has no instance available to take the request. Try again later.", ep.name), nil, "")
+		g.record(f, routable, start, 0, 0, http.StatusServiceUnavailable, false)
+		return keep
+	}
+	keep := c.writeError(http.StatusServiceUnavailable, codeServiceUnavailable,
+		fmt.Sprintf("The model of endpoint %s could not be reached. Try again later.", ep.name), nil, "")
+	g.record(f, routable, start, 0, 0, http.StatusServiceUnavailable, true)
+	return keep
+}
+
+// attempt sends the invocation to one instance and, unless the model could
+// not be reached, answers the client. It returns an error only for an
+// invocation that may be tried again elsewhere.
+func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *variantTable, f *fleetTable, in *instance) (keep bool, err error) {
+	defer in.release()
+	g := c.g
+	uc := in.getConn()
+	if uc == nil {
+		if uc, err = g.dial(in); err != nil {
+			return false, err
+		}
+	}
+	c.begin(uc)
+	sent := g.clock.Now()
+	res := &c.res
+	var got bool
+	if err = uc.writeRequest(in.addr, c.pass, body); err == nil {
+		got, err = uc.readResponseHead(res)
+	}
+	if err != nil && !got && uc.reused && !c.cancelled() {
+		// A kept-alive connection the model had closed: once more on a
+		// fresh one, as net/http's Transport does.
+		uc.conn.Close()
+		if uc, err = g.dial(in); err == nil {
+			c.setUpstream(uc)
+			if err = uc.writeRequest(in.addr, c.pass, body); err == nil {
+				_, err = uc.readResponseHead(res)
+			}
+		}
+	}
+	now := g.clock.Now()
+	modelLatency := now.Sub(sent)
+	if err != nil {
+		timedOut, gone := c.end()
+		if uc != nil {
+			uc.conn.Close()
+		}
+		switch {
+		case timedOut:
+			keep = c.writeError(http.StatusFailedDependency, codeModel, g.timedOut(v.name), nil, "")
+			g.record(f, v.routable, start, modelLatency, 0, http.StatusFailedDependency, true)
+			return keep, nil
+		case gone:
+			g.record(f, v.routable, start, modelLatency, 0, statusClientClosed, false)
+			return false, nil
+		}
+		return false, err
+	}
+
+	rec := func(status int, modelErr bool) {
+		g.record(f, v.routable, start, modelLatency, res.status, status, modelErr)
+	}
+	if res.status < 200 || res.status > 299 {
+		keep = c.modelFailed(uc, endpoint, v, in)
+		rec(http.StatusFailedDependency, true)
+		return keep, nil
+	}
+
+	// The client's head: the model's Content-Type and custom attributes as
+	// it sent them, then the gateway's own.
+	streaming := res.contentLength < 0 || res.eventStream
+	b := c.bw.AvailableBuffer()
+	b = append(b, "HTTP/1.1 200 OK\r\n"...)
+	for _, p := range res.pass[:res.npass] {
+		b = append(b, p...)
+		b = append(b, "\r\n"...)
+	}
+	b = c.appendCommon(b, now)
+	b = appendHeader(b, hInvokedVariant, v.name)
+	if streaming {
+		b = append(b, "Transfer-Encoding: chunked\r\n\r\n"...)
+	} else {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, res.contentLength, 10)
+		b = append(b, "\r\n\r\n"...)
+	}
+	contentLength := res.contentLength
+	uc.br.Discard(res.headLen)
+	c.bw.Write(b)
+
+	var status int
+	var modelErr, complete bool
+	if streaming {
+		status, modelErr, complete = c.stream(uc, res.chunked, contentLength)
+	} else {
+		status, modelErr, complete = c.copyBody(uc, contentLength)
+	}
+	if complete && c.bw.Flush() != nil {
+		status, complete = statusClientClosed, false
+	}
+	timedOut, gone := c.end()
+	if timedOut || gone || !complete || !res.keepAlive {
+		uc.conn.Close()
+	} else {
+		in.putConn(uc)
+	}
+	if modelErr {
+		g.log.Warn("gateway: model response cut short", "endpoint", endpoint, "variant", v.name, "instance", in.id)
+	}
+	rec(status, modelErr)
+	return complete && !gone, nil
+}
+
+// copyBody copies a body of known length through the buffers, so a small
+// answer goes out with its head in one write.
+func (c *fastConn) copyBody(uc *upstreamConn, n int64) (status int, modelErr, complete bool) {
+	for n > 0 {
+		if uc.br.Buffered() == 0 {
+			c.extend()
+			if _, err := uc.br.Peek(1); err != nil {
+				return c.readFailed()
+			}
+		}
+		p, _ := uc.br.Peek(int(min(int64(uc.br.Buffered()), n)))
+		if _, err := c.bw.Write(p); err != nil {
+			return statusClientClosed, false, false
+		}
+		uc.br.Discard(len(p))
+		n -= int64(len(p))
+	}
+	return http.StatusOK, false, true
+}
+
+// stream passes a body through as it arrives, chunked, flushing after every
+// read so that server-sent events reach the client at once.
+func (c *fastConn) stream(uc *upstreamConn, chunked bool, n int64) (status int, modelErr, complete bool) {
+	if c.bw.Flush() != nil {
+		return statusClientClosed, false, false
+	}
+	var r io.Reader = uc.br
+	switch {
+	case chunked:
+		r = httputil.NewChunkedReader(uc.br)
+	case n >= 0:
+		r = io.LimitReader(uc.br, n)
+	}
+	bufp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bufp)
+	buf := *bufp
+	for {
+		c.extend()
+		k, err := r.Read(buf)
+		if k > 0 {
+			b := c.bw.AvailableBuffer()
+			b = strconv.AppendInt(b, int64(k), 16)
+			b = append(b, "\r\n"...)
+			c.bw.Write(b)
+			c.bw.Write(buf[:k])
+			c.bw.WriteString("\r\n")
+			if c.bw.Flush() != nil {
+				return statusClientClosed, false, false
+			}
+		}
+		if err == io.EOF {
+			if n >= 0 && !chunked {
+				// A length the model announced must be met.
+				if r.(*io.LimitedReader).N > 0 {
+					return c.readFailed()
+				}
+			}
+			if chunked && !skipTrailer(uc.br) {
+				return c.readFailed()
+			}
+			c.bw.WriteString("0\r\n\r\n")
+			return http.StatusOK, false, true
+		}
+		if err != nil {
+			return c.readFailed()
+		}
+	}
+}
+
+// skipTrailer reads the trailer section after a chunked body's last chunk.
+func skipTrailer(br *bufio.Reader) bool {
+	for range 64 {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return false
+		}
+		if len(line) <= 2 {
+			return true
+		}
+	}
+	return false
+}
+
+// readFailed tells why reading the model's body failed: the client went
+// away, the model timed out, or the model cut its answer short. The status
+// line is out, so the client's connection is closed either way.
+func (c *fastConn) readFailed() (status int, modelErr, complete bool) {
+	c.mu.Lock()
+	gone := c.gone
+	c.mu.Unlock()
+	if gone {
+		return statusClientClosed, false, false
+	}
+	return http.StatusOK, true, false
+}
+
+// modelFailed answers 424 ModelError for a model that answered non-2xx.
+func (c *fastConn) modelFailed(uc *upstreamConn, endpoint string, v *variantTable, in *instance) bool {
+	res := &c.res
+	status := res.status
+	keepAlive, chunked, n := res.keepAlive, res.chunked, res.contentLength
+	uc.br.Discard(res.headLen)
+	var r io.Reader = uc.br
+	switch {
+	case chunked:
+		r = httputil.NewChunkedReader(uc.br)
+	case n >= 0:
+		r = io.LimitReader(uc.br, n)
+	}
+	msg, _ := io.ReadAll(io.LimitReader(r, maxOriginalMessage))
+	_, err := io.CopyN(io.Discard, r, maxDrain)
+	timedOut, gone := c.end()
+	if err == io.EOF && keepAlive && !timedOut && !gone && (!chunked || skipTrailer(uc.br)) {
+		in.putConn(uc)
+	} else {
+		uc.conn.Close()
+	}
+	e := c.g.modelError(status, v.name, endpoint, msg)
+	if !c.writeError(http.StatusFailedDependency, codeModel, "", &e, v.name) {
+		return false
+	}
+	return !gone
+}
+
+// appendCommon appends the headers every answer carries.
+func (c *fastConn) appendCommon(b []byte, now time.Time) []byte {
+	b = append(b, hRequestID...)
+	b = append(b, ": "...)
+	b = c.g.appendRequestID(b)
+	if s := now.Unix(); s != c.dateSec || c.date == nil {
+		c.dateSec = s
+		c.date = now.UTC().AppendFormat(c.date[:0], http.TimeFormat)
+	}
+	b = append(b, "\r\nDate: "...)
+	b = append(b, c.date...)
+	return append(b, "\r\n"...)
+}
+
+// writeError answers with the runtime API's JSON error, e if not nil, else
+// one made of code and message.
+func (c *fastConn) writeError(status int, code, message string, e *errorBody, variant string) bool {
+	if e == nil {
+		e = &errorBody{Type: code, Message: message}
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		body = []byte(`{"__type":"` + e.Type + `","message":""}`)
+	}
+	b := c.scratch[:0]
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(status)...)
+	b = append(b, "\r\n"...)
+	b = c.appendCommon(b, c.g.clock.Now())
+	b = appendHeader(b, hContentType, "application/json")
+	b = appendHeader(b, hErrorType, e.Type)
+	if variant != "" {
+		b = appendHeader(b, hInvokedVariant, variant)
+	}
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, body...)
+	c.scratch = b[:0]
+	_, err = c.bw.Write(b)
+	return err == nil
+}
+
+// begin arms the timers for a request to the model on uc.
+func (c *fastConn) begin(uc *upstreamConn) {
+	c.mu.Lock()
+	c.up = uc
+	c.deadline = c.g.clock.Now().Add(c.g.modelTimeout)
+	c.timedOut, c.gone = false, false
+	c.mu.Unlock()
+	c.timeout.Reset(c.g.modelTimeout)
+	c.watch.Reset(watchAfter)
+}
+
+func (c *fastConn) setUpstream(uc *upstreamConn) {
+	c.mu.Lock()
+	c.up = uc
+	c.mu.Unlock()
+}
+
+// extend gives the model another ModelTimeout for the next read.
+func (c *fastConn) extend() {
+	c.mu.Lock()
+	c.deadline = c.g.clock.Now().Add(c.g.modelTimeout)
+	c.mu.Unlock()
+	c.timeout.Reset(c.g.modelTimeout)
+}
+
+func (c *fastConn) cancelled() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.timedOut || c.gone
+}
+
+// expire runs when the timeout timer fires: for a timer that fired late,
+// after the wait it was set for was extended or ended, it does nothing.
+func (c *fastConn) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.up == nil || c.g.clock.Now().Before(c.deadline) {
+		return
+	}
+	c.timedOut = true
+	c.up.conn.SetDeadline(aLongTimeAgo)
+}
+
+// startWatching runs when the model has worked for watchAfter: from then on
+// a read on the client's connection notices it closing, and cancels the
+// request to the model, as net/http's background read does for every
+// request.
+func (c *fastConn) startWatching() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.up == nil || c.watching {
+		return
+	}
+	c.watching, c.stopWatch = true, false
+	c.watchDone = make(chan struct{})
+	go func() {
+		defer close(c.watchDone)
+		_, err := c.br.Peek(1)
+		if err == nil {
+			return // the next request is here already (pipelined)
+		}
+		c.mu.Lock()
+		if !c.stopWatch {
+			c.gone = true
+			if c.up != nil {
+				c.up.conn.SetDeadline(aLongTimeAgo)
+			}
+		}
+		c.mu.Unlock()
+	}()
+}
+
+// end disarms the timers and stops the watch; it reports whether the model
+// timed out or the client went away.
+func (c *fastConn) end() (timedOut, gone bool) {
+	c.timeout.Stop()
+	c.watch.Stop()
+	c.mu.Lock()
+	c.up = nil
+	watching := c.watching
+	c.stopWatch = true
+	c.mu.Unlock()
+	if watching {
+		c.conn.SetReadDeadline(aLongTimeAgo)
+		<-c.watchDone
+		c.conn.SetReadDeadline(time.Time{})
+	}
+	c.mu.Lock()
+	timedOut, gone = c.timedOut, c.gone
+	c.watching = false
+	c.mu.Unlock()
+	return timedOut, gone
+}
+
+// handBack gives a connection to the fallback server.
+func (g *Gateway) handBack(conn net.Conn) {
+	g.fallbackOnce.Do(func() {
+		g.fallbackLn = newChanListener(conn.LocalAddr())
+		g.fallbackSrv = &http.Server{
+			Handler:           g.fallback,
+			ReadHeaderTimeout: headerTimeout,
+			ErrorLog:          slogLogger(g.log),
+		}
+		g.fallbackWG.Add(1)
+		go func() {
+			defer g.fallbackWG.Done()
+			g.fallbackSrv.Serve(g.fallbackLn)
+		}()
+	})
+	g.fallbackLn.push(conn)
+}
+
+// chanListener is a net.Listener whose connections are handed to it.
+type chanListener struct {
+	addr  net.Addr
+	ch    chan net.Conn
+	done  chan struct{}
+	close sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) push(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.done:
+		c.Close()
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.close.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }

@@ -1,0 +1,263 @@
+package gateway
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// netHTTPOnly makes newFront's gateways keep to net/http; TestNetHTTPOnly
+// sets it to run the proxy tests again on that path.
+var netHTTPOnly bool
+
+// TestNetHTTPOnly runs the tests of the data plane's behaviour again with
+// Config.NetHTTPOnly: every other test runs on the fast path, which serves
+// every invocation on a connection the gateway could take over.
+func TestNetHTTPOnly(t *testing.T) {
+	netHTTPOnly = true
+	defer func() { netHTTPOnly = false }()
+	for _, tt := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"HeadersPassThrough", TestHeadersPassThrough},
+		{"Errors", TestErrors},
+		{"BodyLimit", TestBodyLimit},
+		{"ModelError", TestModelError},
+		{"ModelTimeout", TestModelTimeout},
+		{"DeadInstanceIsRetried", TestDeadInstanceIsRetried},
+		{"ResponseStreaming", TestResponseStreaming},
+		{"LargeResponse", TestLargeResponse},
+		{"ModelCutShort", TestModelCutShort},
+		{"ClientGone", TestClientGone},
+		{"Drain", TestDrain},
+		{"DrainAfterRemoval", TestDrainAfterRemoval},
+		{"SwapUnderLoad", TestSwapUnderLoad},
+		{"WeightsSplitTraffic", TestWeightsSplitTraffic},
+		{"TargetVariant", TestTargetVariant},
+		{"FleetShares", TestFleetShares},
+		{"RecorderSamples", TestRecorderSamples},
+	} {
+		t.Run(tt.name, tt.test)
+	}
+}
+
+// rawConn is a client connection to a front that writes requests as bytes.
+type rawConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialFront(t *testing.T, f *front) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func (rc *rawConn) send(s string) {
+	rc.t.Helper()
+	if _, err := io.WriteString(rc.c, s); err != nil {
+		rc.t.Fatal(err)
+	}
+}
+
+func (rc *rawConn) read() (*http.Response, string) {
+	rc.t.Helper()
+	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(rc.br, nil)
+	if err != nil {
+		rc.t.Fatalf("read response: %v", err)
+	}
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		rc.t.Fatalf("read body: %v", err)
+	}
+	return res, string(b)
+}
+
+func invocation(endpoint, headers, body string) string {
+	return fmt.Sprintf("POST /endpoints/%s/invocations HTTP/1.1\r\nHost: kiln\r\n%sContent-Length: %d\r\n\r\n%s",
+		endpoint, headers, len(body), body)
+}
+
+// echoModel answers with the request's Content-Type and body.
+func echoModel(t *testing.T) *model {
+	return newModel(t, "echo", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintf(w, "%s|%s|%s", r.Header.Get("Content-Type"), r.Header.Get("X-Amzn-Sagemaker-Inference-Id"), b)
+	})
+}
+
+func TestTakeOver(t *testing.T) {
+	m := echoModel(t)
+	f := newFront(t, Config{})
+	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+	rc := dialFront(t, f)
+	// The first request is read by net/http, the next ones by the fast
+	// path; header names in any case, pipelined or not.
+	rc.send(invocation("ep", "Content-Type: a/b\r\n", "one"))
+	if res, body := rc.read(); res.StatusCode != 200 || body != "a/b||one" {
+		t.Fatalf("first: %d %q", res.StatusCode, body)
+	}
+	f.connsMu.Lock()
+	n := len(f.conns)
+	f.connsMu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d connections taken over, want 1", n)
+	}
+	rc.send(invocation("ep", "content-TYPE:  c/d \r\nx-amzn-sagemaker-inference-id: i-1\r\n", "two") +
+		invocation("ep", "", "three"))
+	for _, want := range []string{"c/d|i-1|two", "||three"} {
+		res, body := rc.read()
+		if res.StatusCode != 200 || body != want {
+			t.Errorf("got %d %q, want 200 %q", res.StatusCode, body, want)
+		}
+		if res.Header.Get("X-Amzn-Invoked-Production-Variant") != "AllTraffic" || res.Header.Get("Date") == "" ||
+			len(res.Header.Get("X-Amzn-Requestid")) != 36 || res.Header.Get("Content-Type") != "text/plain" {
+			t.Errorf("headers %v", res.Header)
+		}
+	}
+	// Validation on the fast path answers as net/http's path does.
+	// The bodies overwrite the read buffer that held the names.
+	rc.send(invocation("nope", "", "1, 2") + invocation("ep", "X-Amzn-SageMaker-Target-Variant: Other\r\n", "3, 4") +
+		invocation("ep", "X-Amzn-SageMaker-Inference-Id: "+strings.Repeat("i", 65)+"\r\n", ""))
+	for _, want := range []string{"Endpoint nope of account", "Target variant Other not found for Endpoint ep", "inferenceId"} {
+		res, body := rc.read()
+		if res.StatusCode != 400 || res.Header.Get("X-Amzn-Errortype") != "ValidationError" || !strings.Contains(body, want) {
+			t.Errorf("got %d %v %s, want 400 ValidationError containing %q", res.StatusCode, res.Header, body, want)
+		}
+	}
+}
+
+// TestHandBack sends on a taken-over connection what the fast path leaves
+// to net/http: each is answered as net/http answers it, and invocations on
+// the same connection after it still work.
+func TestHandBack(t *testing.T) {
+	m := echoModel(t)
+	for _, tt := range []struct {
+		name, req string
+		status    int
+		body      string
+	}{
+		{"other path", "GET /healthz HTTP/1.1\r\nHost: kiln\r\n\r\n", 200, "fallback /healthz"},
+		{"chunked body", "POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200, "||abc"},
+		{"expect", "POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", 200, "||hi"},
+		{"repeated header", invocation("ep", "Content-Type: a\r\nContent-Type: b\r\n", "x"), 200, "a|"},
+		{"escaped name", "POST /endpoints/%65p/invocations HTTP/1.1\r\nHost: kiln\r\nContent-Length: 1\r\n\r\nx", 200, "||x"},
+		{"too large", "POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\nContent-Length: 6291457\r\n\r\n", 413, "6291456"},
+		{"no host", "POST /endpoints/ep/invocations HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 400, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var f *front
+			f = newFront(t, Config{Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasPrefix(r.URL.Path, "/endpoints/") {
+					// As Kiln's mux does: invocations go to the gateway.
+					f.Gateway.ServeHTTP(w, r)
+					return
+				}
+				io.WriteString(w, "fallback "+r.URL.Path)
+			})})
+			f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+			rc := dialFront(t, f)
+			rc.send(invocation("ep", "", "first"))
+			if res, body := rc.read(); res.StatusCode != 200 || body != "||first" {
+				t.Fatalf("first: %d %q", res.StatusCode, body)
+			}
+			rc.send(tt.req)
+			res, body := rc.read()
+			if res.StatusCode == 100 {
+				res, body = rc.read()
+			}
+			if res.StatusCode != tt.status || !strings.Contains(body, tt.body) {
+				t.Fatalf("got %d %q, want %d %q", res.StatusCode, body, tt.status, tt.body)
+			}
+			if res.Close || tt.status >= 400 {
+				return
+			}
+			rc.send(invocation("ep", "", "after"))
+			if res, body := rc.read(); res.StatusCode != 200 || body != "||after" {
+				t.Errorf("after: %d %q", res.StatusCode, body)
+			}
+		})
+	}
+}
+
+func TestConnectionClose(t *testing.T) {
+	m := echoModel(t)
+	f := newFront(t, Config{})
+	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+	rc := dialFront(t, f)
+	rc.send(invocation("ep", "", "a"))
+	rc.read()
+	rc.send(invocation("ep", "Connection: close\r\n", "b"))
+	if res, body := rc.read(); res.StatusCode != 200 || body != "||b" {
+		t.Fatalf("got %d %q", res.StatusCode, body)
+	}
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := rc.br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read after Connection: close = %d, %v; want EOF", n, err)
+	}
+}
+
+func TestCloseEndsTakenOverConnections(t *testing.T) {
+	m := echoModel(t)
+	f := newFront(t, Config{})
+	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+	rc := dialFront(t, f)
+	rc.send(invocation("ep", "", "a"))
+	rc.read()
+	f.Close()
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := rc.br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read after Close = %d, %v; want EOF", n, err)
+	}
+}
+
+func TestParseResponseHead(t *testing.T) {
+	for _, tt := range []struct {
+		head      string
+		ok        bool
+		status    int
+		length    int64
+		keepAlive bool
+		stream    bool
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true, 200, 5, true, false},
+		{"HTTP/1.1 200\r\ncontent-length: 5\r\n\r\n", true, 200, 5, true, false},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", true, 200, -1, true, false},
+		{"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\r\n", true, 200, -1, false, true},
+		{"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", true, 200, 1, false, false},
+		{"HTTP/1.1 204 No Content\r\n\r\n", true, 204, 0, true, false},
+		{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n", true, 200, 1, false, false},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false, 0, 0, false, false},
+		{"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false, 0, 0, false, false},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, 0, 0, false, false},
+		{"HTTP/1.1 2x0 OK\r\n\r\n", false, 0, 0, false, false},
+		{"HTTP/2 200\r\n\r\n", false, 0, 0, false, false},
+		{"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n", false, 0, 0, false, false},
+	} {
+		var res upstreamResponse
+		err := parseResponseHead([]byte(tt.head), &res)
+		if (err == nil) != tt.ok {
+			t.Errorf("%q: err %v, want ok %v", tt.head, err, tt.ok)
+			continue
+		}
+		if !tt.ok {
+			continue
+		}
+		if res.status != tt.status || res.contentLength != tt.length || res.keepAlive != tt.keepAlive || res.eventStream != tt.stream {
+			t.Errorf("%q: got %+v", tt.head, res)
+		}
+	}
+}
