@@ -93,13 +93,101 @@ type PrometheusSource struct {
 	Query string `json:"Query"`
 }
 
-// JudgeSpec configures a statistical judge alarm.
+// JudgeSpec configures a statistical judge alarm. During a blue/green
+// deployment of EndpointName, while the old fleet (blue) and the new one
+// (green) both take traffic, the judge asks after every request whether
+// green is worse than blue, with anytime-valid sequential tests whose
+// chance of a false alarm stays below Alpha however often they are looked
+// at (see docs/judge.md). The alarm is in ALARM once green is shown worse,
+// OK once enough requests reached both fleets without that, and
+// INSUFFICIENT_DATA before.
 type JudgeSpec struct {
-	EndpointName string   `json:"EndpointName"`
-	Alpha        float64  `json:"Alpha,omitempty"`
-	Tolerance    float64  `json:"Tolerance,omitempty"`
-	Metrics      []string `json:"Metrics,omitempty"`
+	// EndpointName is the endpoint whose deployments the judge watches.
+	EndpointName string `json:"EndpointName"`
+	// Alpha bounds the probability that the judge ever goes to ALARM
+	// during a deployment whose new fleet is not worse than its old one
+	// beyond Tolerance. If zero, DefaultJudgeAlpha.
+	Alpha float64 `json:"Alpha,omitempty"`
+	// Tolerance is the smallest relative regression that matters: the
+	// judge goes to ALARM only when green's error rate exceeds
+	// (1+Tolerance) times blue's, or green's latencies divided by
+	// (1+Tolerance) are still longer than blue's. If nil,
+	// DefaultJudgeTolerance; 0 means no regression at all is tolerated.
+	Tolerance *float64 `json:"Tolerance,omitempty"`
+	// Metrics lists what is judged: "errors" (model errors and 5xx
+	// answers), "latency" (model latency). If empty, both.
+	Metrics []string `json:"Metrics,omitempty"`
+	// MinRequests is how many requests each fleet must have answered
+	// while both took traffic before the judge gives a verdict (OK); until
+	// then it is INSUFFICIENT_DATA. Evidence of a regression goes to ALARM
+	// whatever the count. If zero, DefaultJudgeMinRequests.
+	MinRequests int `json:"MinRequests,omitempty"`
+	// InsufficientData says what a bake does when its time is up and the
+	// judge has no verdict yet: "wait" (the default) extends the bake
+	// until the judge reaches one or the deployment reaches
+	// MaximumExecutionTimeoutInSeconds, which rolls it back; "pass" lets
+	// the bake end, as for any alarm not in ALARM.
+	InsufficientData string `json:"InsufficientData,omitempty"`
+	// EarlyPromotion lets a bake end before its time once the judge has
+	// shown, with the same confidence 1-Alpha, that green is not worse
+	// than blue beyond Tolerance in every metric judged.
+	EarlyPromotion bool `json:"EarlyPromotion,omitempty"`
 }
+
+// Judge defaults and policies.
+const (
+	DefaultJudgeAlpha       = 0.01
+	DefaultJudgeTolerance   = 0.1
+	DefaultJudgeMinRequests = 100
+
+	JudgeErrors  = "errors"
+	JudgeLatency = "latency"
+
+	JudgeWait = "wait"
+	JudgePass = "pass"
+)
+
+// AlphaOrDefault returns Alpha with its default.
+func (j *JudgeSpec) AlphaOrDefault() float64 {
+	if j.Alpha == 0 {
+		return DefaultJudgeAlpha
+	}
+	return j.Alpha
+}
+
+// ToleranceOrDefault returns Tolerance with its default.
+func (j *JudgeSpec) ToleranceOrDefault() float64 {
+	if j.Tolerance == nil {
+		return DefaultJudgeTolerance
+	}
+	return *j.Tolerance
+}
+
+// MinRequestsOrDefault returns MinRequests with its default.
+func (j *JudgeSpec) MinRequestsOrDefault() int {
+	if j.MinRequests == 0 {
+		return DefaultJudgeMinRequests
+	}
+	return j.MinRequests
+}
+
+// Judges reports whether the judge judges a metric (JudgeErrors or
+// JudgeLatency).
+func (j *JudgeSpec) Judges(metric string) bool {
+	if len(j.Metrics) == 0 {
+		return metric == JudgeErrors || metric == JudgeLatency
+	}
+	for _, m := range j.Metrics {
+		if m == metric {
+			return true
+		}
+	}
+	return false
+}
+
+// Waits reports whether a bake waits for the judge's verdict
+// (InsufficientData "wait", the default).
+func (j *JudgeSpec) Waits() bool { return j.InsufficientData != JudgePass }
 
 // AlarmHistoryItem is one entry of an alarm's history.
 type AlarmHistoryItem struct {
@@ -211,21 +299,38 @@ func (a *Alarm) Validate() error {
 
 func (a *Alarm) validateJudge() error {
 	j := a.Judge
+	if a.MetricName != "" || a.Prometheus != nil {
+		return Errorf(EINVALID, "A judge alarm takes no MetricName or Prometheus query: it compares the fleets of Judge.EndpointName itself.")
+	}
 	if err := ValidateName("Judge.EndpointName", j.EndpointName); err != nil {
 		return err
 	}
-	if j.Alpha < 0 || j.Alpha >= 0.5 {
-		return Errorf(EINVALID, "Judge.Alpha must be above 0 and below 0.5, got %v.", j.Alpha)
+	// NaN fails every comparison, so each range is written to let it fail.
+	if !(j.Alpha == 0 || (j.Alpha > 0 && j.Alpha <= 0.5)) {
+		return Errorf(EINVALID, "Judge.Alpha must be above 0 and at most 0.5 (omit it for %v), got %v.", DefaultJudgeAlpha, j.Alpha)
 	}
-	if j.Tolerance < 0 || j.Tolerance > 10 {
-		return Errorf(EINVALID, "Judge.Tolerance must be between 0 and 10 (a relative regression), got %v.", j.Tolerance)
+	if t := j.Tolerance; t != nil && !(*t >= 0 && *t <= 10) {
+		return Errorf(EINVALID, "Judge.Tolerance must be from 0 to 10 (a relative regression: 0.1 is 10%%), got %v.", *t)
 	}
+	seen := map[string]bool{}
 	for _, m := range j.Metrics {
-		if m != "errors" && m != "latency" {
+		if m != JudgeErrors && m != JudgeLatency {
 			return Errorf(EINVALID, "Judge.Metrics: %q is not one of errors, latency.", m)
 		}
+		if seen[m] {
+			return Errorf(EINVALID, "Judge.Metrics lists %q twice.", m)
+		}
+		seen[m] = true
 	}
-	return nil
+	if j.MinRequests < 0 || j.MinRequests > 1_000_000_000 {
+		return Errorf(EINVALID, "Judge.MinRequests must be from 1 to 1000000000 (omit it for %d), got %d.", DefaultJudgeMinRequests, j.MinRequests)
+	}
+	switch j.InsufficientData {
+	case "", JudgeWait, JudgePass:
+	default:
+		return Errorf(EINVALID, "Judge.InsufficientData %q is not one of wait, pass.", j.InsufficientData)
+	}
+	return validateTags(a.Tags)
 }
 
 // Datapoints returns DatapointsToAlarm with its default (all of N).
