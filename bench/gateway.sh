@@ -34,6 +34,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "building kiln and the stand-in" >&2
 go build -o "$tmp/kiln" ./cmd/kiln
 go build -o "$tmp/standin" ./bench/standin
@@ -66,6 +67,7 @@ http {
 }
 CONF
 taskset -c $PROXY_CPU nginx -c "$tmp/nginx.conf" -p "$tmp" & pids+=($!)
+NGINX_PID=$!
 
 cat >"$tmp/haproxy.cfg" <<CONF
 global
@@ -86,8 +88,10 @@ backend be
   server b 127.0.0.1:$PORT_B weight 10
 CONF
 taskset -c $PROXY_CPU haproxy -f "$tmp/haproxy.cfg" -db & pids+=($!)
+HAPROXY_PID=$!
 
 GOMAXPROCS=1 taskset -c $PROXY_CPU "$tmp/kiln" serve --addr 127.0.0.1:$PORT_KILN --data-dir "$tmp/kiln-data" --log-level warn & pids+=($!)
+KILN_PID=$!
 wait_port $PORT_NGINX; wait_port $PORT_HAPROXY; wait_port $PORT_KILN
 
 cat >"$tmp/kiln.yaml" <<YAML
@@ -137,18 +141,36 @@ url() {
 # to_ms converts wrk's 1.23ms / 456.00us / 1.2s to milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000; else print v }'; }
 
-run() { # case target -> "rps p50 p99"
+# proxy_pids lists the processes whose CPU time counts for a target: nginx's
+# master and worker, HAProxy, Kiln without its model instances.
+proxy_pids() {
+  case $1 in
+    nginx) echo "$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')" ;;
+    haproxy) echo "$HAPROXY_PID" ;;
+    kiln) echo "$KILN_PID" ;;
+  esac
+}
+# cpu_ticks sums the user and system time of processes, in clock ticks.
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+HZ=$(getconf CLK_TCK)
+
+run() { # case target -> "rps p50 p99 cpu_us_per_request"
   local script=small conns=$CONNS
   case $1 in large) script=large; conns=16 ;; conns200) conns=200 ;; esac
-  local out
+  local out pp t0 t1
+  pp=$(proxy_pids "$2")
+  t0=$(cpu_ticks $pp)
   out=$(taskset -c $LOAD_CPU wrk -t1 -c$conns -d${DURATION}s --latency -s "$tmp/$script.lua" "$(url $2)")
-  local rps p50 p99 errs
+  t1=$(cpu_ticks $pp)
+  local rps p50 p99 errs reqs cpu
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   p50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
   p99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+  cpu=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v n="$reqs" -v p="$pp" 'BEGIN { if (p == "" || n == 0) print "-"; else printf "%.1f", t / hz * 1e6 / n }')
   errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
   [ -z "$errs" ] || echo "  $1 $2: $errs" >&2
-  echo "$rps $p50 $p99"
+  echo "$rps $p50 $p99 $cpu"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
@@ -170,17 +192,22 @@ done
 echo
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); proxies on core $PROXY_CPU, wrk and stand-ins on core $LOAD_CPU"
 echo "medians of $ROUNDS alternating rounds of ${DURATION}s; $CONNS connections (large: 16)"
+echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| case | target | requests/s | p50 ms | p99 ms | requests/s vs nginx |"
-echo "|---|---|---:|---:|---:|---:|"
+echo "| case | target | requests/s | p50 ms | p99 ms | proxy CPU µs/request | requests/s vs nginx | p99 vs nginx |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
   nginx_rps=$(printf '%s' "${R[$c,nginx]}" | awk '{print $1}' | median)
+  nginx_p99=$(printf '%s' "${R[$c,nginx]}" | awk '{print $3}' | median)
   for target in "${targets[@]}"; do
     rows=$(printf '%s' "${R[$c,$target]}")
     rps=$(awk '{print $1}' <<<"$rows" | median)
     p50=$(awk '{print $2}' <<<"$rows" | median)
     p99=$(awk '{print $3}' <<<"$rows" | median)
+    cpu=-
+    [ "$target" = direct ] || cpu=$(awk '{print $4}' <<<"$rows" | median)
     ratio=$(awk -v a="$rps" -v b="$nginx_rps" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }')
-    printf '| %s | %s | %.0f | %s | %s | %s |\n' "$c" "$target" "$rps" "$p50" "$p99" "$ratio"
+    p99ratio=$(awk -v a="$p99" -v b="$nginx_p99" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }')
+    printf '| %s | %s | %.0f | %s | %s | %s | %s | %s |\n' "$c" "$target" "$rps" "$p50" "$p99" "$cpu" "$ratio" "$p99ratio"
   done
 done

@@ -157,6 +157,9 @@ func TestHandBack(t *testing.T) {
 		{"escaped name", "POST /endpoints/%65p/invocations HTTP/1.1\r\nHost: kiln\r\nContent-Length: 1\r\n\r\nx", 200, "||x"},
 		{"too large", "POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\nContent-Length: 6291457\r\n\r\n", 413, "6291456"},
 		{"no host", "POST /endpoints/ep/invocations HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 400, ""},
+		{"bare LF", "POST /endpoints/ep/invocations HTTP/1.1\nHost: kiln\nContent-Length: 1\n\nx", 200, "||x"},
+		{"head larger than the buffer", invocation("ep", "X-Pad: "+strings.Repeat("p", fastBufSize)+"\r\n", "x"), 200, "||x"},
+		{"HTTP/1.0", "POST /endpoints/ep/invocations HTTP/1.0\r\nHost: kiln\r\nContent-Length: 1\r\n\r\nx", 200, "||x"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var f *front
@@ -258,6 +261,46 @@ func TestParseResponseHead(t *testing.T) {
 		}
 		if res.status != tt.status || res.contentLength != tt.length || res.keepAlive != tt.keepAlive || res.eventStream != tt.stream {
 			t.Errorf("%q: got %+v", tt.head, res)
+		}
+	}
+}
+
+// TestSlowHead sends a request head in pieces: the fast path waits for the
+// rest of it.
+func TestSlowHead(t *testing.T) {
+	m := echoModel(t)
+	f := newFront(t, Config{})
+	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+	rc := dialFront(t, f)
+	rc.send(invocation("ep", "", "a"))
+	rc.read()
+	req := invocation("ep", "Content-Type: t/u\r\n", "body")
+	for i := 0; i < len(req); i += 7 {
+		rc.send(req[i:min(i+7, len(req))])
+		time.Sleep(time.Millisecond)
+	}
+	if res, body := rc.read(); res.StatusCode != 200 || body != "t/u||body" {
+		t.Errorf("got %d %q", res.StatusCode, body)
+	}
+}
+
+func TestScanHead(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		end  int
+		bare bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody", 27, false},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r", 0, false},
+		{"GET / HTTP/1.1\r\nHost: a\r\n", 0, false},
+		{"GET / HTTP/1.1\r\nHost: a\n\n", 0, true},
+		{"GET / HTTP/1.1\nHost: a\r\n\r\n", 0, true},
+		{"\r\n\r\n", 4, false},
+		{"", 0, false},
+	} {
+		end, err := scanHead([]byte(tt.in))
+		if end != tt.end || (err != nil) != tt.bare {
+			t.Errorf("scanHead(%q) = %d, %v; want %d, bare LF %v", tt.in, end, err, tt.end, tt.bare)
 		}
 	}
 }

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -119,4 +121,66 @@ func FuzzServePath(f *testing.F) {
 			t.Fatalf("%s %q: error body %q (%v)", method, path, w.Body.Bytes(), err)
 		}
 	})
+}
+
+// FuzzFastHead checks the fast path's request parser against net/http's: a
+// head the fast path accepts must be one net/http reads the same way, so
+// that no request means one thing to the gateway and another to a server
+// behind or beside it.
+func FuzzFastHead(f *testing.F) {
+	for _, s := range []string{
+		"POST /endpoints/ep/invocations HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Type: t\r\n\r\n",
+		"POST /endpoints/ep/invocations HTTP/1.1\r\nhost: a\r\naccept:  x \r\nX-Amzn-SageMaker-Inference-Id: i\r\n\r\n",
+		"POST /endpoints/ep/invocations HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+		"POST /endpoints/ep/invocations HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+		"POST /endpoints/ep/invocations HTTP/1.1\r\nHost: a\r\n Content-Length: 3\r\n\r\n",
+		"POST /endpoints/ep/invocations HTTP/1.1\r\nHost: a\r\nX-Amzn-SageMaker-Target-Variant: v\r\nConnection: keep-alive\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	g := New(Config{})
+	defer g.Close()
+	g.Update([]EndpointRoute{oneVariant("ep", nil, InstanceRoute{ID: "m", Addr: "m"})})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		end, err := scanHead(in)
+		if err != nil || end == 0 {
+			return
+		}
+		head := in[:end]
+		c := &fastConn{g: g}
+		req, ok := c.parseHead(head)
+		if !ok {
+			return
+		}
+		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+		if err != nil {
+			t.Fatalf("fast path accepts %q, net/http refuses it: %v", head, err)
+		}
+		name, _ := endpointFromPath(r.URL.Path)
+		if r.Method != http.MethodPost || name != string(req.name) || r.ContentLength != req.contentLength && !(r.ContentLength == 0 && req.contentLength == 0) ||
+			r.Close || len(r.TransferEncoding) > 0 {
+			t.Fatalf("%q: fast path reads POST %s length %d; net/http %s %s length %d close %v te %v",
+				head, req.name, req.contentLength, r.Method, r.URL.Path, r.ContentLength, r.Close, r.TransferEncoding)
+		}
+		// The headers passed to the model are net/http's first values.
+		var want []byte
+		for _, k := range []string{hContentType, hAccept, hCustomAttributes, hInferenceID} {
+			if v := r.Header[k]; len(v) > 0 {
+				if len(v) > 1 {
+					t.Fatalf("%q: fast path accepts a repeated %s", head, k)
+				}
+				want = appendHeader(want, k, v[0])
+			}
+		}
+		got := sortedLines(c.pass)
+		if got != sortedLines(want) {
+			t.Fatalf("%q: fast path passes %q, net/http reads %q", head, c.pass, want)
+		}
+	})
+}
+
+func sortedLines(b []byte) string {
+	lines := strings.SplitAfter(string(b), "\r\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "")
 }

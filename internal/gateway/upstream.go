@@ -159,26 +159,53 @@ func (uc *upstreamConn) readResponseHead(res *upstreamResponse) (got bool, err e
 	}
 }
 
-var crlfcrlf = []byte("\r\n\r\n")
+// errBareLF is returned for a head whose lines end in a bare LF, which
+// the fast path leaves to net/http.
+var errBareLF = errors.New("message head with lines ending in a bare LF")
 
 // peekHead returns the buffered bytes up to and including the blank line
 // that ends a message head, reading as needed.
 func peekHead(br *bufio.Reader) ([]byte, error) {
-	from := 0
 	for {
 		if n := br.Buffered(); n > 0 {
 			b, _ := br.Peek(n)
-			if i := bytes.Index(b[from:], crlfcrlf); i >= 0 {
-				return b[:from+i+4], nil
+			end, err := scanHead(b)
+			if err != nil {
+				return nil, err
+			}
+			if end > 0 {
+				return b[:end], nil
 			}
 			if n == br.Size() {
 				return nil, errHeadTooLarge
 			}
-			from = max(0, n-3)
 		}
 		if _, err := br.Peek(br.Buffered() + 1); err != nil && br.Buffered() < br.Size() {
 			return nil, err
 		}
+	}
+}
+
+// scanHead returns the length of the message head at the start of b, or 0
+// if b does not hold all of it yet.
+func scanHead(b []byte) (int, error) {
+	from := 0
+	for {
+		i := bytes.IndexByte(b[from:], '\n')
+		if i < 0 {
+			return 0, nil
+		}
+		p := from + i
+		if p == 0 || b[p-1] != '\r' || p+1 < len(b) && b[p+1] == '\n' {
+			return 0, errBareLF
+		}
+		if p+2 >= len(b) {
+			return 0, nil
+		}
+		if b[p+1] == '\r' && b[p+2] == '\n' {
+			return p + 3, nil
+		}
+		from = p + 1
 	}
 }
 
