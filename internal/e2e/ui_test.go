@@ -28,6 +28,13 @@ func startBrowser(t *testing.T) context.Context {
 		}
 		t.Skipf("Chromium not installed at %s; the dashboard test needs it", chromiumPath)
 	}
+	// Not t.TempDir: Chromium's helper processes may still write to their
+	// profile for a moment after the browser is closed, which fails the
+	// testing package's own removal. Remove it ourselves, retrying.
+	profile, err := os.MkdirTemp("", "kiln-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
@@ -37,7 +44,7 @@ func startBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1440, 900),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -45,6 +52,12 @@ func startBrowser(t *testing.T) context.Context {
 	t.Cleanup(func() {
 		cancelTab()
 		cancelAlloc()
+		for i := 0; i < 50; i++ {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)); err != nil {
 		t.Fatalf("start Chromium: %v", err)
