@@ -18,7 +18,7 @@ func newAlarmsCmd(c *cli) *cobra.Command {
   kiln alarms get
   kiln alarms history demo-5xx`,
 	}
-	cmd.AddCommand(newAlarmsPutCmd(c), newAlarmsGetCmd(c), newAlarmsDescribeCmd(c), newAlarmsHistoryCmd(c), newAlarmsSetStateCmd(c), newAlarmsDeleteCmd(c))
+	cmd.AddCommand(newAlarmsPutCmd(c), newAlarmsPutJudgeCmd(c), newAlarmsGetCmd(c), newAlarmsDescribeCmd(c), newAlarmsHistoryCmd(c), newAlarmsSetStateCmd(c), newAlarmsDeleteCmd(c))
 	return cmd
 }
 

@@ -21,6 +21,10 @@ type Config struct {
 	Store  Store
 	Fleets Fleets
 	Alarms Alarms
+	// Judges reports what judge alarms say beyond their states (waiting
+	// for evidence, early promotion). If nil, judge alarms count by their
+	// states only.
+	Judges Judges
 	// Interval is how often every endpoint with a deployment is looked at
 	// even without news, which bounds how late a missed notification is
 	// seen; 0 means one second.
@@ -295,6 +299,14 @@ func (c *Controller) observe(ep kiln.Endpoint) Observation {
 		for _, name := range ep.Deployment.DeploymentConfig.AlarmNames() {
 			if st, ok := c.cfg.Alarms.State(name); ok {
 				obs.Alarms[name] = st
+			}
+			if c.cfg.Judges != nil {
+				if v, ok := c.cfg.Judges.Verdict(name); ok {
+					if obs.Judges == nil {
+						obs.Judges = map[string]JudgeVerdict{}
+					}
+					obs.Judges[name] = v
+				}
 			}
 		}
 	}

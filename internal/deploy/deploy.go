@@ -29,6 +29,10 @@ type Observation struct {
 	// An alarm missing from the map (deleted since the update started) is
 	// treated as not in ALARM.
 	Alarms map[string]kiln.AlarmState
+	// Judges holds what the deployment's judge alarms say beyond their
+	// states, by alarm name: wait for evidence, or end the bake early. An
+	// alarm missing from it counts by its state only.
+	Judges map[string]JudgeVerdict
 }
 
 // ErrConflict is what Store.PutEndpoint returns (possibly wrapped) when the

@@ -155,7 +155,14 @@ func (m *machine) forward(vs []variant, steps []step) error {
 				return nil
 			}
 			if end := m.d.PhaseStartTime.Add(s.bake); m.now.Before(end) {
-				m.wakeAt(end)
+				name := m.judgePromote()
+				if name == "" {
+					m.wakeAt(end)
+					return nil
+				}
+				m.event(kiln.PhaseBaking, fmt.Sprintf("Bake ended early: judge alarm %q shows the new fleet is not worse than the old one.", name))
+			} else if name := m.judgeWait(); name != "" {
+				m.holdBake(vs, s, name)
 				return nil
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/kiln-serve/kiln/internal/deploy"
 	"github.com/kiln-serve/kiln/internal/fleet"
 	"github.com/kiln-serve/kiln/internal/gateway"
+	"github.com/kiln-serve/kiln/internal/judge"
 	"github.com/kiln-serve/kiln/internal/metrics"
 	"github.com/kiln-serve/kiln/internal/store"
 )
@@ -106,4 +107,35 @@ type fleetStatus struct{ m *fleet.Manager }
 func (f fleetStatus) FleetStatus(endpoint, fleetID string) deploy.FleetStatus {
 	st := f.m.FleetStatus(endpoint, fleetID)
 	return deploy.FleetStatus{Healthy: st.Healthy, Starting: st.Starting, LaunchFailed: st.LaunchFailed, Reason: st.Reason}
+}
+
+// fleetRecorder is the gateway's recorder of one fleet in one routing
+// table: it feeds the fleet's metrics series and the judges. apply builds
+// a new one with every table, so share is the one the table routes with.
+type fleetRecorder struct {
+	metrics *seriesRecorder
+	judge   *judge.Recorder
+	// share is the new fleets' share of the variant's traffic (0 outside
+	// a deployment).
+	share float64
+}
+
+var _ gateway.Recorder = (*fleetRecorder)(nil)
+
+func (r *fleetRecorder) Record(s gateway.Sample) {
+	r.metrics.Record(s)
+	status := s.Status
+	if s.ModelStatus != 0 {
+		status = s.ModelStatus
+	}
+	r.judge.Record(judge.Sample{Error: s.ModelError || status >= 500, Latency: s.ModelLatency, Share: r.share})
+}
+
+// judgeVerdicts gives the controller what judge alarms say beyond their
+// states.
+type judgeVerdicts struct{ j *judge.Judges }
+
+func (a judgeVerdicts) Verdict(name string) (deploy.JudgeVerdict, bool) {
+	v, ok := a.j.Verdict(name)
+	return deploy.JudgeVerdict{Wait: v.Wait, Promote: v.Promote}, ok
 }

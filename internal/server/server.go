@@ -23,6 +23,7 @@ import (
 	"github.com/kiln-serve/kiln/internal/deploy"
 	"github.com/kiln-serve/kiln/internal/fleet"
 	"github.com/kiln-serve/kiln/internal/gateway"
+	"github.com/kiln-serve/kiln/internal/judge"
 	"github.com/kiln-serve/kiln/internal/metrics"
 	"github.com/kiln-serve/kiln/internal/store"
 	"github.com/kiln-serve/kiln/internal/ui"
@@ -69,6 +70,7 @@ type Server struct {
 	gw      *gateway.Gateway
 	fleet   *fleet.Manager
 	alarms  *alarm.Engine
+	judges  *judge.Judges
 	ctrl    *deploy.Controller
 	svc     *service
 	health  *healthMetrics
@@ -157,9 +159,11 @@ func New(cfg Config) (*Server, error) {
 		instances: s.instancesOf,
 		logFiles:  s.fleet.LogFiles,
 	}
+	s.judges = judge.New(s.clk)
 	s.alarms = alarm.NewEngine(alarm.Config{
 		Clock:      s.clk,
 		Logger:     s.log,
+		Judges:     s.judges,
 		Local:      localSource{s.metrics},
 		Prometheus: alarm.NewPrometheusSource(&http.Client{Timeout: 5 * time.Second}),
 		Repo:       alarmRepo{s.svc},
@@ -176,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 		Store:  deployStore{s.svc},
 		Fleets: fleetStatus{s.fleet},
 		Alarms: s.alarms,
+		Judges: judgeVerdicts{s.judges},
 	})
 	s.svc.notify = s.ctrl.Notify
 	s.health = newHealthMetrics(s.reg, s)

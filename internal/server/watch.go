@@ -57,6 +57,7 @@ func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
 			rev = ev.KV.ModRevision + 1
 			name := strings.TrimPrefix(ev.KV.Key, endpointsPrefix)
 			s.mu.Lock()
+			before := deploymentID(s.endpoints[name])
 			if ev.Type == store.Delete {
 				delete(s.endpoints, name)
 			} else {
@@ -67,10 +68,19 @@ func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
 				}
 				s.endpoints[name] = ep
 			}
+			after := deploymentID(s.endpoints[name])
 			s.mu.Unlock()
 			// Routing first: a rollback's share swap must reach the gateway
 			// before anything else happens.
 			s.apply()
+			if before != after {
+				// A deployment started or ended: judge the next one on its
+				// own requests, and let no verdict about the last one stand.
+				s.judges.Reset(name)
+				for _, a := range s.judges.Alarms(name) {
+					s.alarms.EvaluateNow(ctx, a) // a deleted alarm: nothing to do
+				}
+			}
 			s.ctrl.Notify(name)
 		}
 		if ctx.Err() != nil {
@@ -166,21 +176,47 @@ func (s *Server) apply() {
 	routes := make([]gateway.EndpointRoute, 0, len(s.endpoints))
 	for name, ep := range s.endpoints {
 		er := gateway.EndpointRoute{Name: name}
+		green := map[string]bool{} // the fleets a deployment brings in
+		if d := ep.Deployment; d != nil && (d.Kind == kiln.DeployBlueGreen || d.Kind == kiln.DeployRolling) {
+			for _, id := range d.Green {
+				green[id] = true
+			}
+		}
 		for _, v := range ep.ProductionVariants {
 			vr := gateway.VariantRoute{Name: v.VariantName, Weight: v.CurrentWeight}
-			for _, f := range ep.FleetsOf(v.VariantName) {
-				var ins []gateway.InstanceRoute
+			fleets := ep.FleetsOf(v.VariantName)
+			ins := make([][]gateway.InstanceRoute, len(fleets))
+			// The new fleets' share of the variant as the gateway routes
+			// it: shares are renormalised over fleets with an instance.
+			total, newShare := 0.0, 0.0
+			for i, f := range fleets {
 				for _, in := range routable[name+"/"+f.ID] {
 					// A canary activates the lowest-numbered instances only.
 					if in.Ordinal < f.ActiveInstanceCount {
-						ins = append(ins, gateway.InstanceRoute{ID: in.ID, Addr: in.Addr})
+						ins[i] = append(ins[i], gateway.InstanceRoute{ID: in.ID, Addr: in.Addr})
 					}
 				}
+				if len(ins[i]) > 0 {
+					total += f.TrafficShare
+					if green[f.ID] {
+						newShare += f.TrafficShare
+					}
+				}
+			}
+			share := 0.0
+			if total > 0 {
+				share = newShare / total
+			}
+			for i, f := range fleets {
 				key := name + "/" + v.VariantName + "/" + f.EndpointConfigName
 				live[key] = true
 				vr.Fleets = append(vr.Fleets, gateway.FleetRoute{
-					ID: f.ID, Config: f.EndpointConfigName, Share: f.TrafficShare,
-					Instances: ins, Recorder: s.recorder(key, name, v.VariantName, f.EndpointConfigName),
+					ID: f.ID, Config: f.EndpointConfigName, Share: f.TrafficShare, Instances: ins[i],
+					Recorder: &fleetRecorder{
+						metrics: s.recorder(key, name, v.VariantName, f.EndpointConfigName),
+						judge:   s.judges.Recorder(name, f.ID, green[f.ID]),
+						share:   share,
+					},
 				})
 			}
 			er.Variants = append(er.Variants, vr)
@@ -227,4 +263,12 @@ func (s *Server) instancesOf(endpoint string) []kiln.InstanceInfo {
 		})
 	}
 	return out
+}
+
+// deploymentID is the ID of an endpoint's deployment in progress, or "".
+func deploymentID(ep kiln.Endpoint) string {
+	if ep.Deployment == nil {
+		return ""
+	}
+	return ep.Deployment.ID
 }
