@@ -98,7 +98,9 @@ func TestCrashInEachPhase(t *testing.T) {
 		want    string // the config the endpoint must end on
 	}{
 		{"provisioning", "slow", []string{"--canary", "50%", "--bake", "2s"},
-			func(ep kiln.Endpoint) bool { return ep.Deployment != nil && ep.Deployment.Phase == kiln.PhaseProvisioning }, "slow"},
+			func(ep kiln.Endpoint) bool {
+				return ep.Deployment != nil && ep.Deployment.Phase == kiln.PhaseProvisioning
+			}, "slow"},
 		{"canary bake", "v2", []string{"--canary", "50%", "--bake", "4s"},
 			func(ep kiln.Endpoint) bool {
 				return ep.Deployment != nil && ep.Deployment.Phase == kiln.PhaseBaking && greenShareOf(ep) > 0 && greenShareOf(ep) < 1

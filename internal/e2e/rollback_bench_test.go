@@ -129,4 +129,3 @@ func rollbackOnce(b *testing.B, p *kilnProc, canary string) (time.Duration, int)
 	}
 	return swapAt.Sub(fails[0]), n
 }
-
