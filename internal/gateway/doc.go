@@ -17,6 +17,14 @@
 // instance. Connections to models are kept alive and reused. The model's
 // answer is streamed back as it arrives; chunked and text/event-stream
 // responses are flushed after every read, so server-sent events pass through.
+//
+// ServeHTTP takes the HTTP/1.1 connection of an invocation over from
+// net/http (fast.go): it answers that invocation and the connection's next
+// ones itself, parsing each head in place in its read buffer and sending it
+// to the model over a pooled connection of its own (upstream.go), with no
+// allocation and about as many system calls as nginx. A request it does not
+// handle in the simplest way goes back, unread, to an http.Server serving
+// Config.Fallback. Config.NetHTTPOnly keeps everything on net/http.
 // Errors take the runtime API's JSON shape, {"__type": ..., "message": ...}
 // with X-Amzn-ErrorType, and a model's own failure becomes a 424 ModelError
 // carrying its status and body.

@@ -866,6 +866,10 @@ func (g *Gateway) handBack(conn net.Conn) {
 			g.fallbackSrv.Serve(g.fallbackLn)
 		}()
 	})
+	if g.fallbackLn == nil {
+		conn.Close() // the gateway closed before it ever handed one back
+		return
+	}
 	g.fallbackLn.push(conn)
 }
 
