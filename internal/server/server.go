@@ -138,7 +138,11 @@ func New(cfg Config) (*Server, error) {
 	s.gw = gateway.New(gateway.Config{Clock: s.clk, Logger: s.log, Region: cfg.Region, Account: cfg.Account,
 		// The gateway serves the invocations of the connections it takes
 		// over, and hands every other request on them back to the whole mux.
-		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) })})
+		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
+		// A connection taken over serves its next invocations without
+		// passing the mux's authentication again, so with --invoke-auth
+		// every request stays on net/http.
+		NetHTTPOnly: cfg.InvokeAuth})
 	s.fleet, err = fleet.New(fleet.Config{
 		Clock:           s.clk,
 		Logger:          s.log,
