@@ -473,22 +473,31 @@ func (c *fastConn) invoke(start time.Time, ep *endpointTable, target *variantTab
 			"fleet", f.id, "instance", in.id, "addr", in.addr, "err", err)
 	}
 	if lastErr == nil {
-		keep := c.writeError(http.StatusServiceUnavailable, codeServiceUnavailable,
-			fmt.Sprintf("Endpoint %s has no instance available to take the request. Try again later.", ep.name), nil, "")
 		g.record(f, routable, start, 0, 0, http.StatusServiceUnavailable, false)
-		return keep
+		return c.writeError(http.StatusServiceUnavailable, codeServiceUnavailable,
+			fmt.Sprintf("Endpoint %s has no instance available to take the request. Try again later.", ep.name), nil, "")
 	}
-	keep := c.writeError(http.StatusServiceUnavailable, codeServiceUnavailable,
-		fmt.Sprintf("The model of endpoint %s could not be reached. Try again later.", ep.name), nil, "")
 	g.record(f, routable, start, 0, 0, http.StatusServiceUnavailable, true)
-	return keep
+	return c.writeError(http.StatusServiceUnavailable, codeServiceUnavailable,
+		fmt.Sprintf("The model of endpoint %s could not be reached. Try again later.", ep.name), nil, "")
 }
 
 // attempt sends the invocation to one instance and, unless the model could
 // not be reached, answers the client. It returns an error only for an
 // invocation that may be tried again elsewhere.
 func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *variantTable, f *fleetTable, in *instance) (keep bool, err error) {
-	defer in.release()
+	// The request leaves the instance before it is recorded, and both
+	// happen before the client can see the end of the answer, as on
+	// net/http's path: whoever reads the answer finds the gateway's state
+	// up to date.
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			in.release()
+		}
+	}
+	defer release()
 	g := c.g
 	uc := in.getConn()
 	if uc == nil {
@@ -524,10 +533,11 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 		}
 		switch {
 		case timedOut:
-			keep = c.writeError(http.StatusFailedDependency, codeModel, g.timedOut(v.name), nil, "")
+			release()
 			g.record(f, v.routable, start, modelLatency, 0, http.StatusFailedDependency, true)
-			return keep, nil
+			return c.writeError(http.StatusFailedDependency, codeModel, g.timedOut(v.name), nil, ""), nil
 		case gone:
+			release()
 			g.record(f, v.routable, start, modelLatency, 0, statusClientClosed, false)
 			return false, nil
 		}
@@ -535,12 +545,11 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 	}
 
 	rec := func(status int, modelErr bool) {
+		release()
 		g.record(f, v.routable, start, modelLatency, res.status, status, modelErr)
 	}
 	if res.status < 200 || res.status > 299 {
-		keep = c.modelFailed(uc, endpoint, v, in)
-		rec(http.StatusFailedDependency, true)
-		return keep, nil
+		return c.modelFailed(uc, endpoint, v, in, rec), nil
 	}
 
 	// The client's head: the model's Content-Type and custom attributes as
@@ -572,9 +581,6 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 	} else {
 		status, modelErr, complete = c.copyBody(uc, contentLength)
 	}
-	if complete && c.bw.Flush() != nil {
-		status, complete = statusClientClosed, false
-	}
 	timedOut, gone := c.end()
 	if timedOut || gone || !complete || !res.keepAlive {
 		uc.conn.Close()
@@ -585,7 +591,9 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 		g.log.Warn("gateway: model response cut short", "endpoint", endpoint, "variant", v.name, "instance", in.id)
 	}
 	rec(status, modelErr)
-	return complete && !gone, nil
+	// The rest of the answer goes out after it is recorded, as net/http
+	// flushes a handler's answer after the handler returns.
+	return complete && !gone && c.bw.Flush() == nil, nil
 }
 
 // copyBody copies a body of known length through the buffers, so a small
@@ -685,7 +693,7 @@ func (c *fastConn) readFailed() (status int, modelErr, complete bool) {
 }
 
 // modelFailed answers 424 ModelError for a model that answered non-2xx.
-func (c *fastConn) modelFailed(uc *upstreamConn, endpoint string, v *variantTable, in *instance) bool {
+func (c *fastConn) modelFailed(uc *upstreamConn, endpoint string, v *variantTable, in *instance, rec func(int, bool)) bool {
 	res := &c.res
 	status := res.status
 	keepAlive, chunked, n := res.keepAlive, res.chunked, res.contentLength
@@ -706,6 +714,7 @@ func (c *fastConn) modelFailed(uc *upstreamConn, endpoint string, v *variantTabl
 		uc.conn.Close()
 	}
 	e := c.g.modelError(status, v.name, endpoint, msg)
+	rec(http.StatusFailedDependency, true)
 	if !c.writeError(http.StatusFailedDependency, codeModel, "", &e, v.name) {
 		return false
 	}
