@@ -38,7 +38,11 @@ func (r *seriesRecorder) Record(s gateway.Sample) {
 	})
 }
 
-// localSource gives the alarm engine Kiln's own metrics.
+// AlarmSource gives the alarm engine Kiln's own metrics. The simulation in
+// internal/sim uses it too, so that it evaluates alarms exactly as the
+// server does.
+func AlarmSource(m *metrics.Store) alarm.Source { return localSource{m} }
+
 type localSource struct{ m *metrics.Store }
 
 func (l localSource) Datapoints(ctx context.Context, a *kiln.Alarm, start, end time.Time) ([]alarm.Datapoint, error) {

@@ -168,7 +168,7 @@ func New(cfg Config) (*Server, error) {
 		Clock:      s.clk,
 		Logger:     s.log,
 		Judges:     s.judges,
-		Local:      localSource{s.metrics},
+		Local:      AlarmSource(s.metrics),
 		Prometheus: alarm.NewPrometheusSource(&http.Client{Timeout: 5 * time.Second}),
 		Repo:       alarmRepo{s.svc},
 		// A second's data is complete the moment the second ends; looking

@@ -13,6 +13,7 @@ import (
 	"github.com/kiln-serve/kiln/internal/deploy"
 	"github.com/kiln-serve/kiln/internal/judge"
 	"github.com/kiln-serve/kiln/internal/metrics"
+	"github.com/kiln-serve/kiln/internal/server"
 )
 
 // Fleet is how a simulated fleet answers: each request fails with
@@ -171,7 +172,7 @@ func Run(sc Scenario, methods []Method) ([]Outcome, error) {
 	for _, m := range methods {
 		all = append(all, m.Alarms...)
 	}
-	engine := alarm.NewEngine(alarm.Config{Clock: clk, Local: localSource{store}, Judges: judges})
+	engine := alarm.NewEngine(alarm.Config{Clock: clk, Local: server.AlarmSource(store), Judges: judges})
 	engine.Reload(all)
 	for _, a := range all {
 		if _, err := engine.EvaluateNow(ctx, a.AlarmName); err != nil {
@@ -390,27 +391,4 @@ func cloneDeployment(dc *kiln.DeploymentConfig) *kiln.DeploymentConfig {
 		c.BlueGreenUpdatePolicy = &p
 	}
 	return &c
-}
-
-// localSource gives the alarm engine the metrics store's data points, as
-// the server does.
-type localSource struct{ m *metrics.Store }
-
-func (l localSource) Datapoints(_ context.Context, a *kiln.Alarm, start, end time.Time) ([]alarm.Datapoint, error) {
-	dims := map[string]string{}
-	for _, d := range a.Dimensions {
-		dims[d.Name] = d.Value
-	}
-	pts, err := l.m.Query(metrics.Query{
-		Namespace: a.Namespace, MetricName: a.MetricName, Dimensions: dims,
-		Statistic: a.Stat(), Period: time.Duration(a.Period) * time.Second, Start: start, End: end,
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]alarm.Datapoint, len(pts))
-	for i, p := range pts {
-		out[i] = alarm.Datapoint{Timestamp: p.Timestamp, Value: p.Value, SampleCount: p.SampleCount}
-	}
-	return out, nil
 }
