@@ -46,12 +46,8 @@ func AlarmSource(m *metrics.Store) alarm.Source { return localSource{m} }
 type localSource struct{ m *metrics.Store }
 
 func (l localSource) Datapoints(ctx context.Context, a *kiln.Alarm, start, end time.Time) ([]alarm.Datapoint, error) {
-	dims := map[string]string{}
-	for _, d := range a.Dimensions {
-		dims[d.Name] = d.Value
-	}
 	pts, err := l.m.Query(metrics.Query{
-		Namespace: a.Namespace, MetricName: a.MetricName, Dimensions: dims,
+		Namespace: a.Namespace, MetricName: a.MetricName, Dimensions: dimensionMap(a.Dimensions),
 		Statistic: a.Stat(), Period: time.Duration(a.Period) * time.Second, Start: start, End: end,
 	})
 	if err != nil {

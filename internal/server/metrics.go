@@ -9,12 +9,8 @@ import (
 )
 
 func (s *service) GetMetricStatistics(ctx context.Context, q kiln.MetricQuery) ([]kiln.Datapoint, error) {
-	dims := map[string]string{}
-	for _, d := range q.Dimensions {
-		dims[d.Name] = d.Value
-	}
 	pts, err := s.metrics.Query(metrics.Query{
-		Namespace: q.Namespace, MetricName: q.MetricName, Dimensions: dims, Statistic: q.Statistic,
+		Namespace: q.Namespace, MetricName: q.MetricName, Dimensions: dimensionMap(q.Dimensions), Statistic: q.Statistic,
 		Period: time.Duration(q.Period) * time.Second, Start: q.StartTime, End: q.EndTime,
 	})
 	if err != nil {
@@ -28,14 +24,19 @@ func (s *service) GetMetricStatistics(ctx context.Context, q kiln.MetricQuery) (
 }
 
 func (s *service) ListMetrics(ctx context.Context, namespace, metricName string, dims []kiln.Dimension) ([]kiln.Metric, error) {
-	m := map[string]string{}
-	for _, d := range dims {
-		m[d.Name] = d.Value
-	}
-	ids := s.metrics.ListMetrics(namespace, metricName, m)
+	ids := s.metrics.ListMetrics(namespace, metricName, dimensionMap(dims))
 	out := make([]kiln.Metric, len(ids))
 	for i, id := range ids {
 		out[i] = kiln.Metric{Namespace: id.Namespace, MetricName: id.MetricName, Dimensions: id.Dimensions}
 	}
 	return out, nil
+}
+
+// dimensionMap is the metrics store's form of a dimension list.
+func dimensionMap(dims []kiln.Dimension) map[string]string {
+	m := make(map[string]string, len(dims))
+	for _, d := range dims {
+		m[d.Name] = d.Value
+	}
+	return m
 }
