@@ -20,7 +20,7 @@ func TestDrain(t *testing.T) {
 		io.WriteString(w, "slow")
 	})
 	fast := newModel(t, "fast", nil)
-	f := newFront(t, Config{})
+	f := newFront(t, Config{NetHTTPOnly: true})
 	f.Update([]EndpointRoute{oneVariant("ep", nil, slow.route("s"))})
 
 	slowDone := make(chan result, 1)
@@ -83,7 +83,7 @@ func TestDrain(t *testing.T) {
 
 func TestDrainOnlyInstance(t *testing.T) {
 	m := newModel(t, "m", nil)
-	f := newFront(t, Config{})
+	f := newFront(t, Config{NetHTTPOnly: true})
 	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
 	if err := f.Drain(t.Context(), "m1"); err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestDrainAfterRemoval(t *testing.T) {
 		<-release
 	})
 	other := newModel(t, "other", nil)
-	f := newFront(t, Config{})
+	f := newFront(t, Config{NetHTTPOnly: true})
 	f.Update([]EndpointRoute{oneVariant("ep", nil, slow.route("s"))})
 	done := make(chan result, 1)
 	go func() { done <- f.invoke(t, "ep", nil, nil) }()
@@ -164,7 +164,7 @@ func TestSwapUnderLoad(t *testing.T) {
 	}
 	pool := []*inst{newInst("m0"), newInst("m1"), newInst("m2"), newInst("m3")}
 
-	f := newFront(t, Config{})
+	f := newFront(t, Config{NetHTTPOnly: true})
 	fleet := func(id string, share float64, ins []*inst, gen int) FleetRoute {
 		fr := FleetRoute{ID: id, Share: share}
 		for i, in := range ins {
