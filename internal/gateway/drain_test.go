@@ -14,13 +14,20 @@ import (
 func TestDrain(t *testing.T) {
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
+	var releaseOnce sync.Once
 	slow := newModel(t, "slow", func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		<-release
 		io.WriteString(w, "slow")
 	})
 	fast := newModel(t, "fast", nil)
-	f := newFront(t, Config{NetHTTPOnly: true})
+	f := newFront(t, Config{})
+	// Registered last, so it runs first: the model's Close waits for its
+	// handlers, and a failed check must not leave the test hanging.
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
 	f.Update([]EndpointRoute{oneVariant("ep", nil, slow.route("s"))})
 
 	slowDone := make(chan result, 1)
@@ -30,6 +37,11 @@ func TestDrain(t *testing.T) {
 
 	drained := make(chan error, 1)
 	go func() { drained <- f.Drain(t.Context(), "s") }()
+	// The drain takes the instance out of the table before it waits; only
+	// then must new requests stay off it.
+	for f.Table().Routable("ep", "AllTraffic") != 1 {
+		time.Sleep(time.Millisecond)
+	}
 
 	// While the drain waits, new requests all go to the other instance.
 	got := f.load(t, "ep", 200, 8, nil, byBody)
@@ -51,7 +63,7 @@ func TestDrain(t *testing.T) {
 		t.Errorf("Drain with an expiring context = %v, want DeadlineExceeded", err)
 	}
 
-	close(release)
+	releaseOnce.Do(func() { close(release) })
 	if r := <-slowDone; r.status != http.StatusOK || string(r.body) != "slow" {
 		t.Errorf("in-flight request: %d %s, want 200 slow", r.status, r.body)
 	}
@@ -83,7 +95,7 @@ func TestDrain(t *testing.T) {
 
 func TestDrainOnlyInstance(t *testing.T) {
 	m := newModel(t, "m", nil)
-	f := newFront(t, Config{NetHTTPOnly: true})
+	f := newFront(t, Config{})
 	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
 	if err := f.Drain(t.Context(), "m1"); err != nil {
 		t.Fatal(err)
@@ -106,7 +118,7 @@ func TestDrainAfterRemoval(t *testing.T) {
 		<-release
 	})
 	other := newModel(t, "other", nil)
-	f := newFront(t, Config{NetHTTPOnly: true})
+	f := newFront(t, Config{})
 	f.Update([]EndpointRoute{oneVariant("ep", nil, slow.route("s"))})
 	done := make(chan result, 1)
 	go func() { done <- f.invoke(t, "ep", nil, nil) }()
@@ -164,7 +176,7 @@ func TestSwapUnderLoad(t *testing.T) {
 	}
 	pool := []*inst{newInst("m0"), newInst("m1"), newInst("m2"), newInst("m3")}
 
-	f := newFront(t, Config{NetHTTPOnly: true})
+	f := newFront(t, Config{})
 	fleet := func(id string, share float64, ins []*inst, gen int) FleetRoute {
 		fr := FleetRoute{ID: id, Share: share}
 		for i, in := range ins {

@@ -233,6 +233,13 @@ func (c *fastConn) idle() bool {
 func (c *fastConn) forget() {
 	c.g.connsMu.Lock()
 	delete(c.g.conns, c)
+	if c.g.closing && len(c.g.conns) == 0 {
+		select {
+		case <-c.g.connsGone:
+		default:
+			close(c.g.connsGone)
+		}
+	}
 	c.g.connsMu.Unlock()
 	c.timeout.Stop()
 	c.watch.Stop()

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -224,6 +226,53 @@ func TestCloseEndsTakenOverConnections(t *testing.T) {
 	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := rc.br.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("read after Close = %d, %v; want EOF", n, err)
+	}
+}
+
+// TestShutdownWaits shuts the gateway down while an invocation on a
+// taken-over connection is with the model: Shutdown waits for its answer,
+// which reaches the client, and the connection closes after it.
+func TestShutdownWaits(t *testing.T) {
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	m := newModel(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Content-Length") == "4" {
+			close(arrived)
+			<-release
+		}
+		io.WriteString(w, "done")
+	})
+	f := newFront(t, Config{})
+	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+	rc := dialFront(t, f)
+	rc.send(invocation("ep", "", "a"))
+	rc.read()
+	rc.send(invocation("ep", "", "slow"))
+	<-arrived
+
+	shut := make(chan error, 1)
+	go func() { shut <- f.Shutdown(t.Context()) }()
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with an invocation in progress", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	// A Shutdown whose context ends gives up and says why.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	if err := f.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown with an expiring context = %v, want DeadlineExceeded", err)
+	}
+	close(release)
+	if res, body := rc.read(); res.StatusCode != 200 || body != "done" {
+		t.Errorf("in-progress invocation: %d %q, want 200 done", res.StatusCode, body)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown = %v", err)
+	}
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := rc.br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read after Shutdown = %d, %v; want EOF", n, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log"
 	"log/slog"
 	"math/rand/v2"
@@ -118,6 +119,9 @@ type Gateway struct {
 	connsMu sync.Mutex
 	conns   map[*fastConn]struct{}
 	closing bool
+	// connsGone is closed when the gateway is closing and the last
+	// connection it took over has closed.
+	connsGone chan struct{}
 
 	// The server connections are handed back to; started on first use.
 	fallback     http.Handler
@@ -205,13 +209,33 @@ func newTransport(dialTimeout time.Duration) *http.Transport {
 	}
 }
 
+// Shutdown closes the Gateway as Close does, then waits until the client
+// connections it took over have answered their request in progress and
+// closed, or until ctx ends. http.Server.Shutdown does not wait for them:
+// they were hijacked.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.Close()
+	select {
+	case <-g.connsGone:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gateway: requests still in progress: %w", ctx.Err())
+	}
+}
+
 // Close closes the idle connections to models, and the client connections
 // the Gateway took over: idle ones at once, busy ones once their request is
 // answered. Call it after the http.Server that serves the Gateway has shut
 // down.
 func (g *Gateway) Close() error {
 	g.connsMu.Lock()
-	g.closing = true
+	if !g.closing {
+		g.closing = true
+		g.connsGone = make(chan struct{})
+		if len(g.conns) == 0 {
+			close(g.connsGone)
+		}
+	}
 	for c := range g.conns {
 		if !c.busy {
 			c.conn.Close()

@@ -139,11 +139,9 @@ func New(cfg Config) (*Server, error) {
 		// The gateway serves the invocations of the connections it takes
 		// over, and hands every other request on them back to the whole mux.
 		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
-		// The fast path is off: a drain test once saw it send one
-		// invocation to the model twice, and a connection it takes over
-		// would also skip --invoke-auth's check. It stays behind this
-		// switch until that is understood.
-		NetHTTPOnly: true})
+		// A connection the gateway takes over would skip --invoke-auth's
+		// check, so with it every invocation stays on net/http.
+		NetHTTPOnly: cfg.InvokeAuth})
 	s.fleet, err = fleet.New(fleet.Config{
 		Clock:           s.clk,
 		Logger:          s.log,
@@ -328,9 +326,12 @@ func (s *Server) Run(ctx context.Context) error {
 	close(s.stopping)
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	httpSrv.Shutdown(shutdownCtx)
+	// Invocations on connections the gateway took over finish too.
+	if err := s.gw.Shutdown(shutdownCtx); err != nil {
+		s.log.Warn("kiln stopping", "err", err)
+	}
 	done()
 	wg.Wait()
-	s.gw.Close()
 	select {
 	case err := <-errc:
 		return err
