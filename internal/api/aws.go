@@ -159,11 +159,15 @@ func WriteRuntimeAuthError(w http.ResponseWriter, e *AuthError) {
 	if w.Header().Get(headerRequestID) == "" {
 		w.Header().Set(headerRequestID, newRequestID())
 	}
-	code := e.Code
-	if code == codeValidation {
-		code = "ValidationError" // the runtime's name for it
+	writeJSONError(w, "application/json", e.Status, e.RuntimeCode(), e.Message)
+}
+
+// RuntimeCode is e's code as the SageMaker Runtime API names it.
+func (e *AuthError) RuntimeCode() string {
+	if e.Code == codeValidation {
+		return "ValidationError" // the runtime's name for it
 	}
-	writeJSONError(w, "application/json", e.Status, code, e.Message)
+	return e.Code
 }
 
 // writeAWSJSONError writes an awsJson1.1 error: the code in X-Amzn-ErrorType

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -343,7 +346,7 @@ aws_secret_access_key = ci-secret-abcdefghijklmnop
 func TestSageMakerAuth(t *testing.T) {
 	p := startKiln(t, "", "--credentials-file", writeCredentials(t), "--invoke-auth")
 	ctx := context.Background()
-	sm, rt := smClients(p.url, "KILNDEPLOYER", "deployer-secret-0123456789")
+	sm, _ := smClients(p.url, "KILNDEPLOYER", "deployer-secret-0123456789")
 
 	must[*sagemaker.CreateModelOutput](t, "CreateModel")(sm.CreateModel(ctx, &sagemaker.CreateModelInput{
 		ModelName: aws.String("auth-m"), PrimaryContainer: &types.ContainerDefinition{Image: aws.String(kilnBin + " demo-model")},
@@ -388,8 +391,50 @@ func TestSageMakerAuth(t *testing.T) {
 	if err != nil || r.status != 403 || !strings.Contains(r.body, "MissingAuthenticationTokenException") {
 		t.Errorf("unsigned invocation: %d %s %v", r.status, r.body, err)
 	}
-	if version, _ := invokeSDK(t, rt, "auth"); version == "" {
-		t.Error("signed InvokeEndpoint got no answer from the model")
+	// The first invocation on a connection is read by net/http, the next
+	// ones by the gateway's own HTTP/1.1 path: each is checked.
+	// Two clients share one connection: the good key's, then a wrong
+	// secret's, then the good key's again.
+	shared := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer shared.CloseIdleConnections()
+	runtimeClient := func(secret string) *sagemakerruntime.Client {
+		return sagemakerruntime.New(sagemakerruntime.Options{BaseEndpoint: aws.String(p.url), Region: "us-east-1", HTTPClient: shared, RetryMaxAttempts: 1,
+			Credentials: credentials.NewStaticCredentialsProvider("KILNDEPLOYER", secret, "")})
+	}
+	good, wrong := runtimeClient("deployer-secret-0123456789"), runtimeClient("not-the-deployer-secret")
+	for i, c := range []*sagemakerruntime.Client{good, good, wrong, good} {
+		_, err := c.InvokeEndpoint(ctx, &sagemakerruntime.InvokeEndpointInput{EndpointName: aws.String("auth"), Body: []byte(body), ContentType: aws.String("application/json")})
+		if c == wrong && awsErrorCode(err) != "InvalidSignatureException" || c == good && err != nil {
+			t.Errorf("InvokeEndpoint %d on a shared connection: %v", i+1, err)
+		}
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for i, tc := range []struct {
+		header string
+		status int
+	}{
+		{"Authorization: Bearer ci-secret-abcdefghijklmnop\r\n", 200},
+		{"", 403},
+		{"Authorization: Bearer not-a-secret\r\n", 403},
+		{"Authorization: Bearer deployer-secret-0123456789\r\n", 200},
+	} {
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "POST /endpoints/auth/invocations HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s",
+			tc.header, len(body), body)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("invocation %d on one connection: %v", i+1, err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tc.status || tc.status == 403 && res.Header.Get("X-Amzn-ErrorType") == "" {
+			t.Errorf("invocation %d on one connection: %d %v %s, want %d", i+1, res.StatusCode, res.Header, b, tc.status)
+		}
 	}
 
 	// The native API takes a secret access key as a bearer token.

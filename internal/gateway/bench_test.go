@@ -3,12 +3,22 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/clock"
 )
 
 // benchRoutes is an endpoint mid-deployment: two variants, each with a blue
@@ -114,11 +124,59 @@ func (discard) Record(Sample) {}
 // parsed from a buffer, routed, sent to a model connection and answered
 // from a canned response, all in memory. It should not allocate.
 func BenchmarkFastPathGateway(b *testing.B) {
-	g := New(Config{Rand: seeded(1)})
+	benchFastPath(b, Config{}, "")
+}
+
+// BenchmarkFastPathAuth is BenchmarkFastPathGateway with kiln serve's
+// --invoke-auth check (api.Auth) on every request: a bearer token, and a
+// SigV4 signature made by the AWS SDK's signer.
+func BenchmarkFastPathAuth(b *testing.B) {
+	const id, secret = "KILNBENCH", "bench-secret-0123456789"
+	creds, err := api.LoadCredentials("", func(k string) string {
+		return map[string]string{"KILN_ACCESS_KEY_ID": id, "KILN_SECRET_ACCESS_KEY": secret}[k]
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	clk := clock.NewFake()
+	clk.Advance(at.Sub(clk.Now()))
+	auth := &api.Auth{Creds: creds, Clock: clk}
+	cfg := Config{Authorize: func(r *http.Request) *Refusal {
+		if _, err := auth.VerifyBearerOrSigV4(r); err != nil {
+			return &Refusal{Status: http.StatusForbidden, Code: err.RuntimeCode(), Message: err.Message}
+		}
+		return nil
+	}}
+	b.Run("bearer", func(b *testing.B) {
+		benchFastPath(b, cfg, "Authorization: Bearer "+secret+"\r\n")
+	})
+	b.Run("sigv4", func(b *testing.B) {
+		req, _ := http.NewRequest(http.MethodPost, "http://kiln/endpoints/ep/invocations", bytes.NewReader([]byte(benchPayload)))
+		req.Header.Set("Content-Type", "application/json")
+		sum := sha256.Sum256([]byte(benchPayload))
+		err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: id, SecretAccessKey: secret},
+			req, hex.EncodeToString(sum[:]), "sagemaker", "us-east-1", at)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var h strings.Builder
+		for _, k := range []string{"Authorization", "X-Amz-Date"} {
+			h.WriteString(k + ": " + req.Header.Get(k) + "\r\n")
+		}
+		benchFastPath(b, cfg, h.String())
+	})
+}
+
+const benchPayload = `{"instances": [[0.5, 1, 2, 0]]}`
+
+func benchFastPath(b *testing.B, cfg Config, header string) {
+	cfg.Rand = seeded(1)
+	g := New(cfg)
 	defer g.Close()
 	g.Update([]EndpointRoute{oneVariant("ep", discard{}, InstanceRoute{ID: "m1", Addr: "model"})})
 	in := g.instances["m1"]
-	req := []byte(invocation("ep", "Content-Type: application/json\r\n", `{"instances": [[0.5, 1, 2, 0]]}`))
+	req := []byte(invocation("ep", "Content-Type: application/json\r\n"+header, benchPayload))
 	answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 49\r\n\r\n" +
 		`{"predictions": [{"score": 0.73, "label": "pos"}]}`[:49])
 
@@ -137,6 +195,9 @@ func BenchmarkFastPathGateway(b *testing.B) {
 		if c.next() != nextKeep {
 			b.Fatal("connection not kept")
 		}
+		if up.out.Len() == 0 {
+			b.Fatalf("nothing sent to the model; the client got %q", client.out.Bytes())
+		}
 		c.bw.Flush()
 		client.out.Reset()
 		up.out.Reset()
@@ -154,3 +215,4 @@ func (m *memConn) Write(p []byte) (int, error)     { return m.out.Write(p) }
 func (m *memConn) SetReadDeadline(time.Time) error { return nil }
 func (m *memConn) SetDeadline(time.Time) error     { return nil }
 func (m *memConn) Close() error                    { return nil }
+func (m *memConn) RemoteAddr() net.Addr            { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000} }

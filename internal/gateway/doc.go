@@ -24,7 +24,8 @@
 // to the model over a pooled connection of its own (upstream.go), with no
 // allocation and about as many system calls as nginx. A request it does not
 // handle in the simplest way goes back, unread, to an http.Server serving
-// Config.Fallback. Config.NetHTTPOnly keeps everything on net/http.
+// Config.Fallback. Config.NetHTTPOnly keeps everything on net/http, and
+// Config.Authorize checks every request on either path.
 // Errors take the runtime API's JSON shape, {"__type": ..., "message": ...}
 // with X-Amzn-ErrorType, and a model's own failure becomes a 424 ModelError
 // carrying its status and body.

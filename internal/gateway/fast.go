@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -287,6 +289,10 @@ func (c *fastConn) next() nextResult {
 	case req.hasTarget && req.target == nil:
 		invalid = c.g.variantNotFound(req.ep.name, string(req.targetName))
 	}
+	var ar *http.Request
+	if c.g.authorize != nil {
+		ar = c.authRequest(head, req.name)
+	}
 	req.name, req.targetName = nil, nil
 	c.br.Discard(len(head))
 
@@ -301,10 +307,21 @@ func (c *fastConn) next() nextResult {
 			return nextClose
 		}
 	}
+	var ref *Refusal
+	if ar != nil {
+		ar.ContentLength = req.contentLength
+		if len(body) > 0 {
+			ar.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		ref = c.g.authorize(ar)
+	}
 	keep := false
-	if invalid != "" {
+	switch {
+	case ref != nil:
+		keep = c.writeError(ref.Status, ref.Code, ref.Message, nil, "")
+	case invalid != "":
 		keep = c.writeError(http.StatusBadRequest, codeValidation, invalid, nil, "")
-	} else {
+	default:
 		keep = c.invoke(start, req.ep, req.target, body)
 	}
 	if buf != nil {
@@ -428,6 +445,44 @@ func (c *fastConn) parseHead(head []byte) (req fastRequest, ok bool) {
 		req.hasTarget = false
 	}
 	return req, true
+}
+
+// authRequest makes, for Config.Authorize, the http.Request net/http reads
+// from head, a head parseHead accepted for endpoint name. Its body is left
+// to the caller. Only a gateway with Authorize pays for it.
+func (c *fastConn) authRequest(head, name []byte) *http.Request {
+	_, rest, _ := bytes.Cut(head, crlf)
+	h := make(http.Header, 16)
+	host := ""
+	for len(rest) > 2 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, crlf)
+		colon := bytes.IndexByte(line, ':')
+		key := textproto.CanonicalMIMEHeaderKey(string(line[:colon]))
+		value := string(trimOWS(line[colon+1:]))
+		if key == "Host" {
+			// net/http moves it to Request.Host.
+			host = value
+			continue
+		}
+		h[key] = append(h[key], value)
+	}
+	path := pathPrefix + string(name) + pathSuffix
+	r := &http.Request{
+		Method:     http.MethodPost,
+		URL:        &url.URL{Path: path},
+		RequestURI: path,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Host:       host,
+		Body:       http.NoBody,
+	}
+	if c.conn != nil {
+		r.RemoteAddr = c.conn.RemoteAddr().String()
+	}
+	return r
 }
 
 // appendHeader appends "name: value\r\n".

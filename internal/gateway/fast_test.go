@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -351,5 +352,76 @@ func TestScanHead(t *testing.T) {
 		if end != tt.end || (err != nil) != tt.bare {
 			t.Errorf("scanHead(%q) = %d, %v; want %d, bare LF %v", tt.in, end, err, tt.end, tt.bare)
 		}
+	}
+}
+
+// TestAuthorize checks that Config.Authorize sees every request, the ones
+// on a taken-over connection too, with the headers and body net/http would
+// have shown it, and that a refusal keeps the request from the model.
+func TestAuthorize(t *testing.T) {
+	for _, only := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NetHTTPOnly=%v", only), func(t *testing.T) {
+			m := echoModel(t)
+			var mu sync.Mutex
+			var seen []string
+			authorize := func(r *http.Request) *Refusal {
+				b, err := io.ReadAll(r.Body)
+				if err != nil {
+					t.Errorf("read body: %v", err)
+				}
+				r.Body = io.NopCloser(strings.NewReader(string(b)))
+				mu.Lock()
+				defer mu.Unlock()
+				seen = append(seen, fmt.Sprintf("%s %s %s %d %s", r.Method, r.URL.Path, r.Host, r.ContentLength, b))
+				if r.Header.Get("Authorization") != "Bearer good" {
+					return &Refusal{Status: http.StatusForbidden, Code: "MissingAuthenticationTokenException", Message: "sign it"}
+				}
+				return nil
+			}
+			f := newFront(t, Config{Authorize: authorize, NetHTTPOnly: only})
+			f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+			rc := dialFront(t, f)
+			good := "authorization: Bearer good\r\n"
+			for i, tc := range []struct {
+				req    string
+				status int
+				want   string
+			}{
+				{invocation("ep", good, "one"), 200, "||one"},
+				{invocation("ep", "", "two"), 403, `"__type":"MissingAuthenticationTokenException"`},
+				{invocation("ep", "Authorization: Bearer bad\r\n", "three"), 403, `"message":"sign it"`},
+				// A refusal comes before anything else is said about the request.
+				{invocation("nope", "", "four"), 403, "MissingAuthenticationTokenException"},
+				{invocation("nope", good, "five"), 400, "Endpoint nope of account"},
+				{invocation("ep", good+"Content-Type: a/b\r\n", "six"), 200, "a/b||six"},
+			} {
+				rc.send(tc.req)
+				res, body := rc.read()
+				if res.StatusCode != tc.status || !strings.Contains(body, tc.want) {
+					t.Errorf("request %d: %d %s, want %d containing %s", i+1, res.StatusCode, body, tc.status, tc.want)
+				}
+				if res.StatusCode == 403 && res.Header.Get("X-Amzn-Errortype") != "MissingAuthenticationTokenException" {
+					t.Errorf("request %d: headers %v", i+1, res.Header)
+				}
+			}
+			if n := m.calls.Load(); n != 2 {
+				t.Errorf("the model saw %d invocations, want 2", n)
+			}
+			want := []string{"one", "two", "three", "four", "five", "six"}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != len(want) {
+				t.Fatalf("Authorize saw %q", seen)
+			}
+			for i, s := range seen {
+				ep := "ep"
+				if i == 3 || i == 4 {
+					ep = "nope"
+				}
+				if w := fmt.Sprintf("POST /endpoints/%s/invocations kiln %d %s", ep, len(want[i]), want[i]); s != w {
+					t.Errorf("Authorize saw %q, want %q", s, w)
+				}
+			}
+		})
 	}
 }

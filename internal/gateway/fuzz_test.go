@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -175,6 +176,13 @@ func FuzzFastHead(f *testing.F) {
 		got := sortedLines(c.pass)
 		if got != sortedLines(want) {
 			t.Fatalf("%q: fast path passes %q, net/http reads %q", head, c.pass, want)
+		}
+		// What Config.Authorize sees is what net/http would have shown it.
+		ar := c.authRequest(head, req.name)
+		if !reflect.DeepEqual(ar.Header, r.Header) || ar.Host != r.Host || ar.URL.Path != r.URL.Path ||
+			ar.URL.EscapedPath() != r.URL.EscapedPath() || ar.RequestURI != r.RequestURI || ar.URL.RawQuery != r.URL.RawQuery {
+			t.Fatalf("%q: Authorize would see %q %q %q, net/http reads %q %q %q",
+				head, ar.RequestURI, ar.Host, ar.Header, r.RequestURI, r.Host, r.Header)
 		}
 	})
 }

@@ -95,6 +95,18 @@ type Config struct {
 	// only for requests that stay on net/http (HTTP/2, or a
 	// ResponseWriter that cannot be hijacked).
 	NetHTTPOnly bool
+	// Authorize, if set, checks every request before the Gateway looks at
+	// it, on net/http and on the connections it took over alike; the body
+	// may be read, and must then be put back. A non-nil Refusal is sent
+	// as the runtime API's JSON error and the request goes no further.
+	Authorize func(r *http.Request) *Refusal
+}
+
+// Refusal is Authorize's answer to a request it turns away.
+type Refusal struct {
+	Status  int    // the HTTP status, such as 403
+	Code    string // the error's __type and X-Amzn-ErrorType
+	Message string
 }
 
 // Gateway is the data plane: it serves POST /endpoints/{name}/invocations
@@ -111,6 +123,7 @@ type Gateway struct {
 	transport    http.RoundTripper
 	ownTransport *http.Transport
 	fast         bool
+	authorize    func(*http.Request) *Refusal
 	dialer       *net.Dialer
 
 	table atomic.Pointer[Table]
@@ -151,6 +164,7 @@ func New(cfg Config) *Gateway {
 		rand:         cfg.Rand,
 		transport:    cfg.Transport,
 		fast:         !cfg.NetHTTPOnly,
+		authorize:    cfg.Authorize,
 		fallback:     cfg.Fallback,
 		conns:        map[*fastConn]struct{}{},
 		instances:    map[string]*instance{},

@@ -26,6 +26,12 @@ const maxDrain = 256 << 10
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.clock.Now()
 	w.Header()[hRequestID] = []string{g.requestID()}
+	if g.authorize != nil {
+		if ref := g.authorize(r); ref != nil {
+			writeError(w, ref.Status, ref.Code, ref.Message)
+			return
+		}
+	}
 	name, ok := endpointFromPath(r.URL.Path)
 	if !ok {
 		writeError(w, http.StatusNotFound, codeUnknownOperation,

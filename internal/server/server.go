@@ -138,10 +138,8 @@ func New(cfg Config) (*Server, error) {
 	s.gw = gateway.New(gateway.Config{Clock: s.clk, Logger: s.log, Region: cfg.Region, Account: cfg.Account,
 		// The gateway serves the invocations of the connections it takes
 		// over, and hands every other request on them back to the whole mux.
-		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
-		// A connection the gateway takes over would skip --invoke-auth's
-		// check, so with it every invocation stays on net/http.
-		NetHTTPOnly: cfg.InvokeAuth})
+		Fallback:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
+		Authorize: invokeAuth(cfg)})
 	s.fleet, err = fleet.New(fleet.Config{
 		Clock:           s.clk,
 		Logger:          s.log,
@@ -207,6 +205,23 @@ func checkListenAddr(addr string) error {
 	return nil
 }
 
+// invokeAuth is the gateway's check of invocations under --invoke-auth:
+// the SDKs sign them, the CLI and curl may send the bearer token instead.
+// Either way a refusal has the runtime's shape and status.
+func invokeAuth(cfg Config) func(*http.Request) *gateway.Refusal {
+	if !cfg.InvokeAuth {
+		return nil
+	}
+	auth := &api.Auth{Creds: cfg.Credentials}
+	return func(r *http.Request) *gateway.Refusal {
+		if _, err := auth.VerifyBearerOrSigV4(r); err != nil {
+			// SageMaker Runtime answers 403 to any authentication failure.
+			return &gateway.Refusal{Status: http.StatusForbidden, Code: err.RuntimeCode(), Message: err.Message}
+		}
+		return nil
+	}
+}
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	// Clients sign with the wall clock, so the skew check uses it too.
@@ -214,21 +229,9 @@ func (s *Server) routes() http.Handler {
 	native := &api.Native{Service: s.svc, Logger: s.log}
 	mux.Handle("/v1/", auth.RequireBearerOrSigV4(native.Handler()))
 	mux.Handle("GET /v1/endpoints/{name}/metrics", auth.RequireBearerOrSigV4(http.HandlerFunc(s.handleEndpointMetrics)))
-	var gw http.Handler = s.gw
-	if s.cfg.InvokeAuth {
-		// The SDKs sign invocations; the CLI and curl may send the bearer
-		// token instead. Either way a refusal has the runtime's shape.
-		gw = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if _, err := auth.VerifyBearerOrSigV4(r); err != nil {
-				e := *err
-				e.Status = http.StatusForbidden // as SageMaker Runtime answers
-				api.WriteRuntimeAuthError(w, &e)
-				return
-			}
-			s.gw.ServeHTTP(w, r)
-		})
-	}
-	mux.Handle("/endpoints/", gw)
+	// With --invoke-auth the gateway checks invocations itself (see
+	// invokeAuth), on every connection it serves.
+	mux.Handle("/endpoints/", s.gw)
 	sm := &api.SageMaker{Service: s.svc, Region: s.cfg.Region, Account: s.cfg.Account, Logger: s.log}
 	cw := &api.CloudWatch{Service: s.svc, Region: s.cfg.Region, Account: s.cfg.Account, Logger: s.log, Clock: s.clk}
 	awsAPI := api.AWSHandler(sm, cw, auth)
