@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"net/textproto"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,15 +48,6 @@ const (
 	// answers never pay for that read.
 	watchAfter = 20 * time.Millisecond
 )
-
-// yield lets other goroutines run before a read whose data has most likely
-// not arrived yet (the model's answer just after the request went out, the
-// client's next request just after its answer did). Under load, by the time
-// this goroutine runs again the data is often there, and the read succeeds
-// at once instead of failing with EAGAIN, parking, and being retried after
-// the poller wakes it: one system call fewer. With nothing else to run it
-// costs a few dozen nanoseconds.
-func yield() { runtime.Gosched() }
 
 // fastConn is a client connection the gateway took over from net/http.
 type fastConn struct {
@@ -184,9 +174,6 @@ func (c *fastConn) firstRequest(start time.Time, r *http.Request, ep *endpointTa
 // to net/http.
 func (c *fastConn) serve() {
 	for {
-		if c.br.Buffered() == 0 {
-			yield()
-		}
 		if _, err := c.br.Peek(1); err != nil {
 			c.close()
 			return
@@ -575,7 +562,6 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 	res := &c.res
 	var got bool
 	if err = uc.writeRequest(in.addr, c.pass, body); err == nil {
-		yield()
 		got, err = uc.readResponseHead(res)
 	}
 	if err != nil && !got && uc.reused && !c.cancelled() {
