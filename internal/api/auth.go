@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kiln-serve/kiln/internal/clock"
@@ -237,6 +238,10 @@ type Auth struct {
 	// MaxBody is the largest body Verify reads to check its hash. If zero,
 	// MaxSignedBody.
 	MaxBody int64
+
+	// keys caches derived signing keys (see signingKey).
+	keysMu sync.Mutex
+	keys   map[string][]byte
 }
 
 // MaxSignedBody is the default limit of a signed body: the largest that any

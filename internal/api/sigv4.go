@@ -184,10 +184,7 @@ func (a *Auth) Verify(r *http.Request) (string, *AuthError) {
 	scope := h.date + "/" + h.region + "/" + h.service + "/" + sigV4Terminator
 	canonicalSum := sha256.Sum256([]byte(canonical))
 	stringToSign := sigV4Algorithm + "\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(canonicalSum[:])
-	key := hmacSHA256([]byte("AWS4"+secret), h.date)
-	key = hmacSHA256(key, h.region)
-	key = hmacSHA256(key, h.service)
-	key = hmacSHA256(key, sigV4Terminator)
+	key := a.signingKey(secret, h.date, h.region, h.service)
 	want := hex.EncodeToString(hmacSHA256(key, stringToSign))
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(h.signature))) {
 		// As AWS does, show the canonical request and string to sign (they
@@ -364,6 +361,34 @@ func collapseSpaces(v string) string {
 		b.WriteByte(v[i])
 	}
 	return b.String()
+}
+
+// maxSigningKeys bounds Auth's cache of signing keys; it is emptied when
+// full. A key serves a client for a day, in one region and service.
+const maxSigningKeys = 256
+
+// signingKey derives SigV4's signing key from secret for a date, region and
+// service. It is four HMACs, and a client signs a whole day's requests with
+// the same key, so keys are kept.
+func (a *Auth) signingKey(secret, date, region, service string) []byte {
+	id := secret + "\x00" + date + "\x00" + region + "\x00" + service
+	a.keysMu.Lock()
+	key, ok := a.keys[id]
+	a.keysMu.Unlock()
+	if ok {
+		return key
+	}
+	key = hmacSHA256([]byte("AWS4"+secret), date)
+	key = hmacSHA256(key, region)
+	key = hmacSHA256(key, service)
+	key = hmacSHA256(key, sigV4Terminator)
+	a.keysMu.Lock()
+	if a.keys == nil || len(a.keys) >= maxSigningKeys {
+		a.keys = make(map[string][]byte)
+	}
+	a.keys[id] = key
+	a.keysMu.Unlock()
+	return key
 }
 
 func hmacSHA256(key []byte, data string) []byte {

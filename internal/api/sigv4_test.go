@@ -231,6 +231,37 @@ func TestSigV4(t *testing.T) {
 }
 
 // With no credentials, Verify lets everything through.
+// TestSigV4Scopes checks one Auth against signatures of several days,
+// regions and services, and a wrong secret after a right one: the cached
+// signing keys must be told apart by all of them.
+func TestSigV4Scopes(t *testing.T) {
+	clk := clock.NewFake()
+	a := &Auth{Creds: testCreds(t), Clock: clk}
+	srv := verifyServer(t, a)
+	good := aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}
+	wrong := aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret + "x"}
+	for day := range 2 {
+		for _, region := range []string{"us-east-1", "eu-west-1"} {
+			for _, service := range []string{"sagemaker", "monitoring"} {
+				for _, creds := range []aws.Credentials{good, good, wrong} {
+					req, err := http.NewRequest("POST", srv.URL+"/", strings.NewReader("{}"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hashOf("{}"), service, region, clk.Now()); err != nil {
+						t.Fatal(err)
+					}
+					res := send(t, req)
+					if accepted := res.Code == ""; accepted != (creds == good) {
+						t.Errorf("day %d, %s, %s, right secret %v: %+v", day, region, service, creds == good, res)
+					}
+				}
+			}
+		}
+		clk.Advance(24 * time.Hour)
+	}
+}
+
 func TestSigV4NoCredentials(t *testing.T) {
 	for _, creds := range []*Credentials{nil, {}} {
 		a := &Auth{Creds: creds}

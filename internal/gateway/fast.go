@@ -77,6 +77,9 @@ type fastConn struct {
 	dateSec int64
 	date    []byte
 	scratch []byte
+	// remoteAddr is the client's address for Config.Authorize, once
+	// asked for.
+	remoteAddr string
 }
 
 // takeOver hijacks the connection of a request net/http served, or returns
@@ -439,7 +442,10 @@ func (c *fastConn) parseHead(head []byte) (req fastRequest, ok bool) {
 // to the caller. Only a gateway with Authorize pays for it.
 func (c *fastConn) authRequest(head, name []byte) *http.Request {
 	_, rest, _ := bytes.Cut(head, crlf)
-	h := make(http.Header, 16)
+	n := bytes.Count(rest, crlf) // the header lines and the empty one
+	h := make(http.Header, n)
+	// One array holds the values, as net/http does.
+	values := make([]string, 0, n)
 	host := ""
 	for len(rest) > 2 {
 		var line []byte
@@ -452,7 +458,12 @@ func (c *fastConn) authRequest(head, name []byte) *http.Request {
 			host = value
 			continue
 		}
-		h[key] = append(h[key], value)
+		if vv, ok := h[key]; ok {
+			h[key] = append(vv, value)
+			continue
+		}
+		values = append(values, value)
+		h[key] = values[len(values)-1 : len(values) : len(values)]
 	}
 	path := pathPrefix + string(name) + pathSuffix
 	r := &http.Request{
@@ -467,7 +478,10 @@ func (c *fastConn) authRequest(head, name []byte) *http.Request {
 		Body:       http.NoBody,
 	}
 	if c.conn != nil {
-		r.RemoteAddr = c.conn.RemoteAddr().String()
+		if c.remoteAddr == "" {
+			c.remoteAddr = c.conn.RemoteAddr().String()
+		}
+		r.RemoteAddr = c.remoteAddr
 	}
 	return r
 }
