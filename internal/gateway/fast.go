@@ -60,8 +60,13 @@ type fastConn struct {
 	timeout, watch clock.Timer
 
 	// busy is set while a request is served, and Close leaves the
-	// connection be; guarded by Gateway.connsMu.
-	busy bool
+	// connection be; guarded by Gateway.connsMu, as are idleUntil, when
+	// the connection's wait for its next request ends, and idleExpired,
+	// set when that wait timed out.
+	busy        bool
+	idleUntil   time.Time
+	idleExpired bool
+	idleTimer   clock.Timer
 
 	mu        sync.Mutex // guards what follows, between requests and timers
 	up        *upstreamConn
@@ -128,6 +133,8 @@ func (g *Gateway) takeOver(w http.ResponseWriter, r *http.Request) *fastConn {
 	c.timeout.Stop()
 	c.watch = g.clock.AfterFunc(time.Hour, c.startWatching)
 	c.watch.Stop()
+	c.idleTimer = g.clock.AfterFunc(time.Hour, c.idleExpire)
+	c.idleTimer.Stop()
 	c.busy = true
 	g.conns[c] = struct{}{}
 	return c
@@ -177,9 +184,14 @@ func (c *fastConn) firstRequest(start time.Time, r *http.Request, ep *endpointTa
 // to net/http.
 func (c *fastConn) serve() {
 	for {
-		if _, err := c.br.Peek(1); err != nil {
-			c.close()
-			return
+		if c.br.Buffered() == 0 {
+			// Waiting for the next request, at most IdleTimeout (see
+			// idleExpire).
+			c.idleTimer.Reset(c.g.idleTimeout)
+			if _, err := c.br.Peek(1); err != nil {
+				c.close()
+				return
+			}
 		}
 		if !c.setBusy() {
 			c.close()
@@ -201,17 +213,28 @@ func (c *fastConn) serve() {
 	}
 }
 
+// setBusy marks the connection busy, as a request has begun to arrive;
+// false if the gateway is closing.
 func (c *fastConn) setBusy() bool {
 	c.g.connsMu.Lock()
-	defer c.g.connsMu.Unlock()
 	if c.g.closing {
+		c.g.connsMu.Unlock()
 		return false
 	}
 	c.busy = true
+	expired := c.idleExpired
+	c.idleExpired = false
+	c.g.connsMu.Unlock()
+	c.idleTimer.Stop()
+	if expired {
+		// The request came as the idle timeout ran out: serve it.
+		c.conn.SetReadDeadline(time.Time{})
+	}
 	return true
 }
 
-// idle marks the connection idle; false if the gateway is closing.
+// idle marks the connection idle, waiting for its next request until
+// IdleTimeout from now; false if the gateway is closing.
 func (c *fastConn) idle() bool {
 	if c.bw.Buffered() > 0 && c.bw.Flush() != nil {
 		return false
@@ -219,7 +242,22 @@ func (c *fastConn) idle() bool {
 	c.g.connsMu.Lock()
 	defer c.g.connsMu.Unlock()
 	c.busy = false
+	c.idleUntil = c.g.clock.Now().Add(c.g.idleTimeout)
 	return !c.g.closing
+}
+
+// idleExpire runs when the idle timer fires: a connection still idle past
+// IdleTimeout gets a read deadline in the past, which ends serve's wait
+// for the next request, and serve closes it. A timer that fired late, for
+// an earlier wait, does nothing.
+func (c *fastConn) idleExpire() {
+	c.g.connsMu.Lock()
+	defer c.g.connsMu.Unlock()
+	if c.busy || c.g.clock.Now().Before(c.idleUntil) {
+		return
+	}
+	c.idleExpired = true
+	c.conn.SetReadDeadline(aLongTimeAgo)
 }
 
 func (c *fastConn) forget() {
@@ -235,6 +273,7 @@ func (c *fastConn) forget() {
 	c.g.connsMu.Unlock()
 	c.timeout.Stop()
 	c.watch.Stop()
+	c.idleTimer.Stop()
 }
 
 func (c *fastConn) close() {
@@ -932,6 +971,7 @@ func (g *Gateway) handBack(conn net.Conn) {
 		g.fallbackSrv = &http.Server{
 			Handler:           g.fallback,
 			ReadHeaderTimeout: headerTimeout,
+			IdleTimeout:       g.idleTimeout,
 			ErrorLog:          slogLogger(g.log),
 		}
 		g.fallbackWG.Add(1)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kiln-serve/kiln/internal/clock"
 )
 
 // netHTTPOnly makes newFront's gateways keep to net/http; TestNetHTTPOnly
@@ -424,4 +426,44 @@ func TestAuthorize(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIdleTimeout checks that a taken-over connection waiting longer than
+// IdleTimeout for its next request is closed, and one used in time is not.
+func TestIdleTimeout(t *testing.T) {
+	m := echoModel(t)
+	clk := clock.NewFake()
+	f := newFront(t, Config{Clock: clk, IdleTimeout: time.Minute})
+	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+	rc := dialFront(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 3 {
+		rc.send(invocation("ep", "", "x"))
+		if res, body := rc.read(); res.StatusCode != 200 || body != "||x" {
+			t.Fatalf("request %d: %d %q", i+1, res.StatusCode, body)
+		}
+		// The connection's idle timer is the only one left armed.
+		if err := clk.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatalf("request %d: the idle timer was never armed: %v", i+1, err)
+		}
+		clk.Advance(59 * time.Second)
+	}
+	clk.Advance(2 * time.Second)
+	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := rc.br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the idle timeout: read %q, %v; want the connection closed", b, err)
+	}
+	for f.takenOver() != 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the closed connection is still counted")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (f *front) takenOver() int {
+	f.connsMu.Lock()
+	defer f.connsMu.Unlock()
+	return len(f.conns)
 }

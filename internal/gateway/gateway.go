@@ -21,6 +21,10 @@ const (
 	DefaultMaxBody      = 6 << 20 // 6 MiB, SageMaker's payload limit
 	DefaultAccount      = "000000000000"
 	DefaultDialTimeout  = 2 * time.Second
+	// DefaultIdleTimeout outlasts the idle timeouts of common client
+	// pools (Go's http.Transport keeps idle connections for 90 s), so
+	// that clients, not the gateway, usually close idle connections.
+	DefaultIdleTimeout = 2 * time.Minute
 )
 
 // Recorder receives one Sample per request a fleet answers. The server adapts
@@ -80,6 +84,11 @@ type Config struct {
 	// DialTimeout bounds connecting to a model. If zero,
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
+	// IdleTimeout is how long a client connection the Gateway took over
+	// may wait for its next request before the Gateway closes it. If
+	// zero, DefaultIdleTimeout. A server in front should give its
+	// http.Server the same IdleTimeout.
+	IdleTimeout time.Duration
 	// Fallback serves what is not an invocation but arrives on a
 	// connection the Gateway took over (see NetHTTPOnly): the Gateway
 	// hands such a connection, with the request unread, to an http.Server
@@ -118,6 +127,7 @@ type Gateway struct {
 	region       string
 	account      string
 	modelTimeout time.Duration
+	idleTimeout  time.Duration
 	maxBody      int64
 	rand         func() uint64
 	transport    http.RoundTripper
@@ -160,6 +170,7 @@ func New(cfg Config) *Gateway {
 		region:       cfg.Region,
 		account:      cfg.Account,
 		modelTimeout: cfg.ModelTimeout,
+		idleTimeout:  cfg.IdleTimeout,
 		maxBody:      cfg.MaxBody,
 		rand:         cfg.Rand,
 		transport:    cfg.Transport,
@@ -183,6 +194,9 @@ func New(cfg Config) *Gateway {
 	}
 	if g.modelTimeout <= 0 {
 		g.modelTimeout = DefaultModelTimeout
+	}
+	if g.idleTimeout <= 0 {
+		g.idleTimeout = DefaultIdleTimeout
 	}
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBody

@@ -312,7 +312,7 @@ func (s *Server) Run(ctx context.Context) error {
 	run("alarm watch", func(ctx context.Context) error { return s.watchAlarms(ctx, alarmRev+1) })
 	run("router", s.routeLoop)
 
-	httpSrv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	httpSrv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: gateway.DefaultIdleTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
