@@ -2,19 +2,21 @@
 # Kiln's gateway benchmark: the same load through the model stand-in directly,
 # nginx, HAProxy and Kiln, each proxy pinned to one core, wrk on the other.
 #
-#   bench/gateway.sh [-d SECONDS] [-r ROUNDS] [-c CONNECTIONS] [-k CASES]
+#   bench/gateway.sh [-d SECONDS] [-r ROUNDS] [-c CONNECTIONS] [-k CASES] [-a]
 #
 # CASES is a comma-separated list of small (a small JSON POST), large (a
-# 1 MiB body) and conns200 (the small POST over 200 connections).
+# 1 MiB body) and conns200 (the small POST over 200 connections). With -a,
+# Kiln runs with credentials and --invoke-auth, and every request (to every
+# target) carries a bearer token, which only Kiln checks.
 # Needs nginx, haproxy and wrk (Debian packages); installs them when run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=10 ROUNDS=3 CONNS=64 CASES=small,large,conns200
-while getopts "d:r:c:k:" o; do
+DURATION=10 ROUNDS=3 CONNS=64 CASES=small,large,conns200 AUTH=
+while getopts "d:r:c:k:a" o; do
   case $o in
-    d) DURATION=$OPTARG ;; r) ROUNDS=$OPTARG ;; c) CONNS=$OPTARG ;; k) CASES=$OPTARG ;;
-    *) echo "usage: $0 [-d SECONDS] [-r ROUNDS] [-c CONNECTIONS] [-k CASES]" >&2; exit 2 ;;
+    d) DURATION=$OPTARG ;; r) ROUNDS=$OPTARG ;; c) CONNS=$OPTARG ;; k) CASES=$OPTARG ;; a) AUTH=1 ;;
+    *) echo "usage: $0 [-d SECONDS] [-r ROUNDS] [-c CONNECTIONS] [-k CASES] [-a]" >&2; exit 2 ;;
   esac
 done
 
@@ -90,7 +92,13 @@ CONF
 taskset -c $PROXY_CPU haproxy -f "$tmp/haproxy.cfg" -db & pids+=($!)
 HAPROXY_PID=$!
 
-GOMAXPROCS=1 taskset -c $PROXY_CPU "$tmp/kiln" serve --addr 127.0.0.1:$PORT_KILN --data-dir "$tmp/kiln-data" --log-level warn & pids+=($!)
+auth_flags=() token=
+if [ -n "$AUTH" ]; then
+  token=bench-secret-0123456789
+  export KILN_ACCESS_KEY_ID=KILNBENCH KILN_SECRET_ACCESS_KEY=$token KILN_TOKEN=$token
+  auth_flags=(--invoke-auth)
+fi
+GOMAXPROCS=1 taskset -c $PROXY_CPU "$tmp/kiln" serve --addr 127.0.0.1:$PORT_KILN --data-dir "$tmp/kiln-data" --log-level warn "${auth_flags[@]}" & pids+=($!)
 KILN_PID=$!
 wait_port $PORT_NGINX; wait_port $PORT_HAPROXY; wait_port $PORT_KILN
 
@@ -114,7 +122,7 @@ done
 # Kiln's instances inherit its core; move them to the load core like the
 # stand-ins of nginx and HAProxy.
 for pid in $("$tmp/kiln" describe endpoint bench -o json --server http://127.0.0.1:$PORT_KILN >/dev/null; \
-             curl -s http://127.0.0.1:$PORT_KILN/v1/endpoints/bench/instances | grep -o '"PID":[0-9]*' | cut -d: -f2); do
+             curl -s ${token:+-H "Authorization: Bearer $token"} http://127.0.0.1:$PORT_KILN/v1/endpoints/bench/instances | grep -o '"PID":[0-9]*' | cut -d: -f2); do
   taskset -a -p -c $LOAD_CPU "$pid" >/dev/null
 done
 
@@ -128,6 +136,9 @@ wrk.method = "POST"
 wrk.body = '{"data":"' .. string.rep("a", 1048576 - 11) .. '"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
+if [ -n "$token" ]; then
+  for f in small large; do echo "wrk.headers[\"Authorization\"] = \"Bearer $token\"" >>"$tmp/$f.lua"; done
+fi
 
 url() {
   case $1 in
@@ -193,6 +204,7 @@ echo
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); proxies on core $PROXY_CPU, wrk and stand-ins on core $LOAD_CPU"
 echo "medians of $ROUNDS alternating rounds of ${DURATION}s; $CONNS connections (large: 16)"
 echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ -z "$AUTH" ] || echo "Kiln with --invoke-auth; every request carries a bearer token"
 echo
 echo "| case | target | requests/s | p50 ms | p99 ms | proxy CPU µs/request | requests/s vs nginx | p99 vs nginx |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
