@@ -82,9 +82,7 @@ type fastConn struct {
 	dateSec int64
 	date    []byte
 	scratch []byte
-	// remoteAddr is the client's address for Config.Authorize, once
-	// asked for.
-	remoteAddr string
+	auth    authState
 }
 
 // takeOver hijacks the connection of a request net/http served, or returns
@@ -340,7 +338,8 @@ func (c *fastConn) next() nextResult {
 	if ar != nil {
 		ar.ContentLength = req.contentLength
 		if len(body) > 0 {
-			ar.Body = io.NopCloser(bytes.NewReader(body))
+			c.auth.body.Reset(body)
+			ar.Body = &c.auth.body
 		}
 		ref = c.g.authorize(ar)
 	}
@@ -476,53 +475,95 @@ func (c *fastConn) parseHead(head []byte) (req fastRequest, ok bool) {
 	return req, true
 }
 
+// authState is what a connection reuses from one request to the next to
+// show Config.Authorize its requests.
+type authState struct {
+	req    http.Request
+	url    url.URL
+	header http.Header
+	values []string
+	name   []byte // the endpoint of path
+	path   string
+	remote string
+	body   authBody
+}
+
+// authBody is a request body Authorize may read.
+type authBody struct{ bytes.Reader }
+
+func (*authBody) Close() error { return nil }
+
+// authHeaders are canonical header names that requests often carry, so
+// that their keys are not allocated again for every request.
+var authHeaders = [...]string{"Authorization", "X-Amz-Date", "X-Amz-Content-Sha256", "X-Amz-Security-Token",
+	"Content-Type", "Content-Length", "Accept", "Accept-Encoding", "User-Agent", "X-Amz-User-Agent",
+	"Amz-Sdk-Invocation-Id", "Amz-Sdk-Request", hCustomAttributes, hInferenceID, hTargetVariant, "Connection"}
+
 // authRequest makes, for Config.Authorize, the http.Request net/http reads
 // from head, a head parseHead accepted for endpoint name. Its body is left
-// to the caller. Only a gateway with Authorize pays for it.
+// to the caller. The request, its URL and header are the connection's,
+// reused for its next request: Authorize must not keep them. Only a
+// gateway with Authorize pays for it.
 func (c *fastConn) authRequest(head, name []byte) *http.Request {
-	_, rest, _ := bytes.Cut(head, crlf)
-	n := bytes.Count(rest, crlf) // the header lines and the empty one
-	h := make(http.Header, n)
-	// One array holds the values, as net/http does.
-	values := make([]string, 0, n)
+	a := &c.auth
+	if a.header == nil {
+		a.header = make(http.Header, len(authHeaders))
+	}
+	clear(a.header)
+	clear(a.values)
+	a.values = a.values[:0]
 	host := ""
+	_, rest, _ := bytes.Cut(head, crlf)
 	for len(rest) > 2 {
 		var line []byte
 		line, rest, _ = bytes.Cut(rest, crlf)
 		colon := bytes.IndexByte(line, ':')
-		key := textproto.CanonicalMIMEHeaderKey(string(line[:colon]))
-		value := string(trimOWS(line[colon+1:]))
-		if key == "Host" {
+		name, value := line[:colon], string(trimOWS(line[colon+1:]))
+		if equalFold(name, "host") {
 			// net/http moves it to Request.Host.
 			host = value
 			continue
 		}
-		if vv, ok := h[key]; ok {
-			h[key] = append(vv, value)
+		key := ""
+		for _, h := range authHeaders {
+			if equalFold(name, h) {
+				key = h
+				break
+			}
+		}
+		if key == "" {
+			key = textproto.CanonicalMIMEHeaderKey(string(name))
+		}
+		if vv, ok := a.header[key]; ok {
+			a.header[key] = append(vv, value)
 			continue
 		}
-		values = append(values, value)
-		h[key] = values[len(values)-1 : len(values) : len(values)]
+		// One array holds the first values, as net/http does.
+		a.values = append(a.values, value)
+		n := len(a.values)
+		a.header[key] = a.values[n-1 : n : n]
 	}
-	path := pathPrefix + string(name) + pathSuffix
-	r := &http.Request{
+	if a.path == "" || !bytes.Equal(a.name, name) {
+		a.name = append(a.name[:0], name...)
+		a.path = pathPrefix + string(name) + pathSuffix
+	}
+	if a.remote == "" && c.conn != nil {
+		a.remote = c.conn.RemoteAddr().String()
+	}
+	a.url = url.URL{Path: a.path}
+	a.req = http.Request{
 		Method:     http.MethodPost,
-		URL:        &url.URL{Path: path},
-		RequestURI: path,
+		URL:        &a.url,
+		RequestURI: a.path,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     h,
+		Header:     a.header,
 		Host:       host,
 		Body:       http.NoBody,
+		RemoteAddr: a.remote,
 	}
-	if c.conn != nil {
-		if c.remoteAddr == "" {
-			c.remoteAddr = c.conn.RemoteAddr().String()
-		}
-		r.RemoteAddr = c.remoteAddr
-	}
-	return r
+	return &a.req
 }
 
 // appendHeader appends "name: value\r\n".
