@@ -408,6 +408,26 @@ func TestSageMakerAuth(t *testing.T) {
 			t.Errorf("InvokeEndpoint %d on a shared connection: %v", i+1, err)
 		}
 	}
+	// InvokeEndpointWithResponseStream, signed: the demo model's server-sent
+	// events, one per row, in PayloadPart events.
+	stream, err := good.InvokeEndpointWithResponseStream(ctx, &sagemakerruntime.InvokeEndpointWithResponseStreamInput{
+		EndpointName: aws.String("auth"), Body: []byte(`{"instances": [[1, 2, 3, 4], [4, 3, 2, 1]]}`),
+		ContentType: aws.String("application/json"), Accept: aws.String("text/event-stream")})
+	if err != nil {
+		t.Fatalf("InvokeEndpointWithResponseStream: %v", err)
+	}
+	var streamed strings.Builder
+	for ev := range stream.GetStream().Events() {
+		if part, ok := ev.(*rttypes.ResponseStreamMemberPayloadPart); ok {
+			streamed.Write(part.Value.Bytes)
+		}
+	}
+	if err := stream.GetStream().Err(); err != nil || strings.Count(streamed.String(), "data: ") != 2 ||
+		aws.ToString(stream.ContentType) != "text/event-stream" {
+		t.Errorf("response stream: %q, content type %q, err %v", streamed.String(), aws.ToString(stream.ContentType), err)
+	}
+	stream.GetStream().Close()
+
 	conn, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
 	if err != nil {
 		t.Fatal(err)

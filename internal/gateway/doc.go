@@ -1,6 +1,8 @@
 // Package gateway is Kiln's data plane: it serves the SageMaker Runtime API's
-// POST /endpoints/{EndpointName}/invocations and proxies each request to one
-// model instance.
+// POST /endpoints/{EndpointName}/invocations (InvokeEndpoint) and
+// /invocations-response-stream (InvokeEndpointWithResponseStream, whose
+// answer goes out in AWS event stream messages) and proxies each request to
+// one model instance.
 //
 // Routing reads an immutable Table that Update (and Drain) replace with one
 // atomic swap, so the request path takes no lock. A request picks a variant

@@ -36,6 +36,26 @@ func TestEndpointFromPath(t *testing.T) {
 	}
 }
 
+func TestOperationFromPath(t *testing.T) {
+	for _, tt := range []struct {
+		path       string
+		name       string
+		stream, ok bool
+	}{
+		{"/endpoints/ep/invocations", "ep", false, true},
+		{"/endpoints/ep/invocations-response-stream", "ep", true, true},
+		{"/endpoints//invocations-response-stream", "", false, false},
+		{"/endpoints/a/b/invocations-response-stream", "", false, false},
+		{"/endpoints/ep/invocations-response-streams", "", false, false},
+		{"/endpoints/ep/async-invocations", "", false, false},
+	} {
+		name, stream, ok := operationFromPath(tt.path)
+		if name != tt.name || stream != tt.stream || ok != tt.ok {
+			t.Errorf("operationFromPath(%q) = %q, %v, %v; want %q, %v, %v", tt.path, name, stream, ok, tt.name, tt.stream, tt.ok)
+		}
+	}
+}
+
 func FuzzInvocationPath(f *testing.F) {
 	for _, s := range []string{"/endpoints/ep/invocations", "/endpoints//invocations", "/endpoints/invocations",
 		"/endpoints/a/b/invocations", "/endpoints/", "/", "/endpoints/ep/invocationsinvocations"} {

@@ -119,7 +119,7 @@ type Refusal struct {
 }
 
 // Gateway is the data plane: it serves POST /endpoints/{name}/invocations
-// and proxies each request to an instance chosen from its routing table.
+// and /invocations-response-stream and proxies each request to an instance chosen from its routing table.
 // It is safe for concurrent use.
 type Gateway struct {
 	clock        clock.Clock

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/aws/smithy-go/eventstream"
+
+	"github.com/kiln-serve/kiln/internal/clock"
 )
 
 // errModelTimeout is the cause of an upstream context cancelled because the
@@ -32,10 +37,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	name, ok := endpointFromPath(r.URL.Path)
+	name, stream, ok := operationFromPath(r.URL.Path)
 	if !ok {
 		writeError(w, http.StatusNotFound, codeUnknownOperation,
-			"Unknown operation: the runtime API serves POST /endpoints/{EndpointName}/invocations.")
+			"Unknown operation: the runtime API serves POST /endpoints/{EndpointName}/invocations and /endpoints/{EndpointName}/invocations-response-stream.")
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -49,6 +54,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ep == nil {
 		writeError(w, http.StatusBadRequest, codeValidation, g.notFound(name))
 		return
+	}
+	if stream {
+		// The model's Accept comes in X-Amzn-SageMaker-Accept; Accept
+		// itself is the event stream's.
+		if v, ok := r.Header[hStreamAccept]; ok {
+			r.Header[hAccept] = v
+		} else {
+			delete(r.Header, hAccept)
+		}
 	}
 	if msg := checkHeaders(r.Header); msg != "" {
 		writeError(w, http.StatusBadRequest, codeValidation, msg)
@@ -82,6 +96,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if stream {
+		// Answered here, on net/http: the fast path answers InvokeEndpoint.
+		x := exchange{g: g, w: w, r: r, start: start, endpoint: name, target: target, body: body.Bytes(), openBodies: &openBodies, stream: true}
+		x.serve()
+		return
+	}
 	if c := g.takeOver(w, r); c != nil {
 		var tv *variantTable
 		if target != "" {
@@ -116,6 +136,7 @@ type exchange struct {
 	target     string
 	body       []byte
 	openBodies *atomic.Int32
+	stream     bool // InvokeEndpointWithResponseStream
 
 	// Set by the last attempt, for the Sample.
 	fleet        *fleetTable
@@ -212,6 +233,10 @@ func (x *exchange) attempt(v *variantTable, in *instance) error {
 		x.modelFailed(v, res)
 		return nil
 	}
+	if x.stream {
+		x.streamEvents(ctx, v, in, res, timer)
+		return nil
+	}
 
 	h := x.w.Header()
 	if ct, ok := res.Header[hContentType]; ok {
@@ -238,38 +263,101 @@ func (x *exchange) attempt(v *variantTable, in *instance) error {
 		rc.Flush()
 	}
 
+	if rerr := x.pump(v, in, res, timer, func(b []byte) bool {
+		if _, err := x.w.Write(b); err != nil {
+			return false
+		}
+		if rc != nil {
+			rc.Flush()
+		}
+		return true
+	}); rerr != nil {
+		abort(x.w)
+	}
+	return nil
+}
+
+// pump passes the model's body on as it comes, each read to send, giving
+// the model another ModelTimeout after each, and records the request. It
+// returns the error of a read that broke the body off, after which the
+// caller tells the client.
+func (x *exchange) pump(v *variantTable, in *instance, res *http.Response, timer clock.Timer, send func([]byte) bool) error {
 	bufp := copyPool.Get().(*[]byte)
 	defer copyPool.Put(bufp)
 	buf := *bufp
 	for {
 		n, rerr := res.Body.Read(buf)
 		if n > 0 {
-			timer.Reset(g.modelTimeout)
-			if _, werr := x.w.Write(buf[:n]); werr != nil {
+			timer.Reset(x.g.modelTimeout)
+			if !send(buf[:n]) {
 				x.record(statusClientClosed, false)
 				return nil
 			}
-			if rc != nil {
-				rc.Flush()
-			}
 		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			if x.r.Context().Err() != nil {
-				x.record(statusClientClosed, false)
-				return nil
-			}
-			g.log.Warn("gateway: model response cut short", "endpoint", x.endpoint, "variant", v.name,
+		switch {
+		case rerr == io.EOF:
+			x.record(http.StatusOK, false)
+			return nil
+		case rerr == nil:
+		case x.r.Context().Err() != nil:
+			x.record(statusClientClosed, false)
+			return nil
+		default:
+			x.g.log.Warn("gateway: model response cut short", "endpoint", x.endpoint, "variant", v.name,
 				"instance", in.id, "err", rerr)
 			x.record(http.StatusOK, true)
-			abort(x.w)
-			return nil
+			return rerr
 		}
 	}
-	x.record(http.StatusOK, false)
-	return nil
+}
+
+// streamEvents answers InvokeEndpointWithResponseStream: the model's body,
+// as it comes, in PayloadPart events of the AWS event stream encoding, and
+// a ModelStreamError event if the answer breaks off or times out.
+func (x *exchange) streamEvents(ctx context.Context, v *variantTable, in *instance, res *http.Response, timer clock.Timer) {
+	h := x.w.Header()
+	h[hContentType] = []string{"application/vnd.amazon.eventstream"}
+	if ct, ok := res.Header[hContentType]; ok {
+		h[hStreamContentType] = ct
+	}
+	if ca, ok := res.Header[hCustomAttributes]; ok {
+		h[hCustomAttributes] = ca
+	}
+	h[hInvokedVariant] = v.header
+	x.w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(x.w)
+	rc.Flush()
+
+	enc := eventstream.NewEncoder()
+	send := func(msg eventstream.Message) bool {
+		if err := enc.Encode(x.w, msg); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	rerr := x.pump(v, in, res, timer, func(b []byte) bool {
+		var msg eventstream.Message
+		msg.Headers.Set(":message-type", eventstream.StringValue("event"))
+		msg.Headers.Set(":event-type", eventstream.StringValue("PayloadPart"))
+		msg.Headers.Set(":content-type", eventstream.StringValue("application/octet-stream"))
+		msg.Payload = b
+		return send(msg)
+	})
+	if rerr == nil {
+		return
+	}
+	// The runtime's error codes for a stream that broke off.
+	code, message := "StreamBroken", fmt.Sprintf("The response of the model of variant %s was cut short: %v", v.name, rerr)
+	if context.Cause(ctx) == errModelTimeout {
+		code, message = "ModelInvocationTimeExceeded", x.g.timedOut(v.name)
+	}
+	payload, _ := json.Marshal(struct{ Message, ErrorCode string }{message, code})
+	var msg eventstream.Message
+	msg.Headers.Set(":message-type", eventstream.StringValue("exception"))
+	msg.Headers.Set(":exception-type", eventstream.StringValue("ModelStreamError"))
+	msg.Headers.Set(":content-type", eventstream.StringValue("application/json"))
+	msg.Payload = payload
+	send(msg)
 }
 
 // abort cuts the client's connection. The client has the status line

@@ -18,6 +18,10 @@ const (
 	hRequestID        = "X-Amzn-Requestid"
 	hErrorType        = "X-Amzn-Errortype"
 	hUserAgent        = "User-Agent"
+	// InvokeEndpointWithResponseStream's names for the model's Accept and
+	// Content-Type, whose own are the event stream's.
+	hStreamAccept      = "X-Amzn-Sagemaker-Accept"
+	hStreamContentType = "X-Amzn-Sagemaker-Content-Type"
 )
 
 // Limits from the SageMaker Runtime API model.
@@ -32,18 +36,34 @@ const (
 const (
 	pathPrefix = "/endpoints/"
 	pathSuffix = "/invocations"
+	// streamSuffix ends InvokeEndpointWithResponseStream's path.
+	streamSuffix = "/invocations-response-stream"
 )
 
 // endpointFromPath returns the endpoint name in /endpoints/{name}/invocations.
 // The name is a substring of path, so looking it up allocates nothing.
 func endpointFromPath(path string) (string, bool) {
-	if !strings.HasPrefix(path, pathPrefix) || !strings.HasSuffix(path, pathSuffix) {
+	return nameInPath(path, pathSuffix)
+}
+
+// operationFromPath returns the endpoint name in the path of InvokeEndpoint
+// or, with stream true, of InvokeEndpointWithResponseStream.
+func operationFromPath(path string) (name string, stream, ok bool) {
+	if name, ok := nameInPath(path, pathSuffix); ok {
+		return name, false, true
+	}
+	name, ok = nameInPath(path, streamSuffix)
+	return name, ok, ok
+}
+
+func nameInPath(path, suffix string) (string, bool) {
+	if !strings.HasPrefix(path, pathPrefix) || !strings.HasSuffix(path, suffix) {
 		return "", false
 	}
-	if len(path) <= len(pathPrefix)+len(pathSuffix) {
+	if len(path) <= len(pathPrefix)+len(suffix) {
 		return "", false
 	}
-	name := path[len(pathPrefix) : len(path)-len(pathSuffix)]
+	name := path[len(pathPrefix) : len(path)-len(suffix)]
 	if strings.IndexByte(name, '/') >= 0 {
 		return "", false
 	}
