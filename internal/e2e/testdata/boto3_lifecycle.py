@@ -72,6 +72,13 @@ out, answer = invoke()
 check(out["InvokedProductionVariant"] == "AllTraffic", f"InvokedProductionVariant {out.get('InvokedProductionVariant')}")
 check(answer["model_version"] == "v1", f"answer {answer}")
 
+# The answer streamed: the demo model's server-sent events, one per row,
+# in PayloadPart events.
+out = rt.invoke_endpoint_with_response_stream(EndpointName=ep, Body=b'{"instances": [[1, 2, 3, 4], [4, 3, 2, 1]]}',
+                                              ContentType="application/json", Accept="text/event-stream")
+streamed = b"".join(ev["PayloadPart"]["Bytes"] for ev in out["Body"] if "PayloadPart" in ev)
+check(out["ContentType"] == "text/event-stream" and streamed.count(b"data: ") == 2, f"response stream {out.get('ContentType')} {streamed!r}")
+
 try:
     invoke(name="nope")
     check(False, "invoking a missing endpoint succeeded")
