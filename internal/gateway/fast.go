@@ -43,6 +43,9 @@ const (
 	// headerTimeout bounds reading a request head once its first byte has
 	// arrived, like the server's ReadHeaderTimeout.
 	headerTimeout = 10 * time.Second
+	// bodyTimeout bounds reading a request body that did not come with its
+	// head: 6 MiB at 100 KiB/s.
+	bodyTimeout = 60 * time.Second
 	// watchAfter is how long the model may work before the gateway starts
 	// reading the client's connection to notice it closing. Quicker
 	// answers never pay for that read.
@@ -60,13 +63,15 @@ type fastConn struct {
 	timeout, watch clock.Timer
 
 	// busy is set while a request is served, and Close leaves the
-	// connection be; guarded by Gateway.connsMu, as are idleUntil, when
-	// the connection's wait for its next request ends, and idleExpired,
-	// set when that wait timed out.
+	// connection be. waitTimer bounds each wait for the client: for its
+	// next request (while not busy), or for the rest of a request's head
+	// or body (while waiting): it fires at waitUntil, and sets
+	// waitExpired. All guarded by Gateway.connsMu.
 	busy        bool
-	idleUntil   time.Time
-	idleExpired bool
-	idleTimer   clock.Timer
+	waiting     bool
+	waitUntil   time.Time
+	waitExpired bool
+	waitTimer   clock.Timer
 
 	mu        sync.Mutex // guards what follows, between requests and timers
 	up        *upstreamConn
@@ -131,8 +136,8 @@ func (g *Gateway) takeOver(w http.ResponseWriter, r *http.Request) *fastConn {
 	c.timeout.Stop()
 	c.watch = g.clock.AfterFunc(time.Hour, c.startWatching)
 	c.watch.Stop()
-	c.idleTimer = g.clock.AfterFunc(time.Hour, c.idleExpire)
-	c.idleTimer.Stop()
+	c.waitTimer = g.clock.AfterFunc(time.Hour, c.waitExpire)
+	c.waitTimer.Stop()
 	c.busy = true
 	g.conns[c] = struct{}{}
 	return c
@@ -184,8 +189,8 @@ func (c *fastConn) serve() {
 	for {
 		if c.br.Buffered() == 0 {
 			// Waiting for the next request, at most IdleTimeout (see
-			// idleExpire).
-			c.idleTimer.Reset(c.g.idleTimeout)
+			// waitExpire).
+			c.waitTimer.Reset(c.g.idleTimeout)
 			if _, err := c.br.Peek(1); err != nil {
 				c.close()
 				return
@@ -220,15 +225,37 @@ func (c *fastConn) setBusy() bool {
 		return false
 	}
 	c.busy = true
-	expired := c.idleExpired
-	c.idleExpired = false
+	expired := c.waitExpired
+	c.waitExpired = false
 	c.g.connsMu.Unlock()
-	c.idleTimer.Stop()
+	c.waitTimer.Stop()
 	if expired {
 		// The request came as the idle timeout ran out: serve it.
 		c.conn.SetReadDeadline(time.Time{})
 	}
 	return true
+}
+
+// beginWait bounds a wait for more of a request to d.
+func (c *fastConn) beginWait(d time.Duration) {
+	c.g.connsMu.Lock()
+	c.waiting = true
+	c.waitUntil = c.g.clock.Now().Add(d)
+	c.g.connsMu.Unlock()
+	c.waitTimer.Reset(d)
+}
+
+// endWait ends a wait beginWait bounded.
+func (c *fastConn) endWait() {
+	c.g.connsMu.Lock()
+	c.waiting = false
+	expired := c.waitExpired
+	c.waitExpired = false
+	c.g.connsMu.Unlock()
+	c.waitTimer.Stop()
+	if expired {
+		c.conn.SetReadDeadline(time.Time{})
+	}
 }
 
 // idle marks the connection idle, waiting for its next request until
@@ -240,21 +267,21 @@ func (c *fastConn) idle() bool {
 	c.g.connsMu.Lock()
 	defer c.g.connsMu.Unlock()
 	c.busy = false
-	c.idleUntil = c.g.clock.Now().Add(c.g.idleTimeout)
+	c.waitUntil = c.g.clock.Now().Add(c.g.idleTimeout)
 	return !c.g.closing
 }
 
-// idleExpire runs when the idle timer fires: a connection still idle past
-// IdleTimeout gets a read deadline in the past, which ends serve's wait
-// for the next request, and serve closes it. A timer that fired late, for
-// an earlier wait, does nothing.
-func (c *fastConn) idleExpire() {
+// waitExpire runs when the wait timer fires: a connection still waiting
+// for the client past its time gets a read deadline in the past, which
+// ends the read, and the connection is closed. A timer that fired late,
+// for an earlier wait, does nothing.
+func (c *fastConn) waitExpire() {
 	c.g.connsMu.Lock()
 	defer c.g.connsMu.Unlock()
-	if c.busy || c.g.clock.Now().Before(c.idleUntil) {
+	if c.busy && !c.waiting || c.g.clock.Now().Before(c.waitUntil) {
 		return
 	}
-	c.idleExpired = true
+	c.waitExpired = true
 	c.conn.SetReadDeadline(aLongTimeAgo)
 }
 
@@ -271,7 +298,7 @@ func (c *fastConn) forget() {
 	c.g.connsMu.Unlock()
 	c.timeout.Stop()
 	c.watch.Stop()
-	c.idleTimer.Stop()
+	c.waitTimer.Stop()
 }
 
 func (c *fastConn) close() {
@@ -329,7 +356,15 @@ func (c *fastConn) next() nextResult {
 		buf = getBody()
 		buf.Grow(int(req.contentLength))
 		body = buf.AvailableBuffer()[:req.contentLength]
-		if _, err := io.ReadFull(c.br, body); err != nil {
+		wait := c.br.Buffered() < len(body)
+		if wait {
+			c.beginWait(bodyTimeout)
+		}
+		_, err := io.ReadFull(c.br, body)
+		if wait {
+			c.endWait()
+		}
+		if err != nil {
 			putBody(buf)
 			return nextClose
 		}
@@ -371,8 +406,8 @@ func (c *fastConn) peekHead() ([]byte, error) {
 			return b[:end], err
 		}
 	}
-	c.conn.SetReadDeadline(c.g.clock.Now().Add(headerTimeout))
-	defer c.conn.SetReadDeadline(time.Time{})
+	c.beginWait(headerTimeout)
+	defer c.endWait()
 	return peekHead(c.br)
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -466,4 +467,85 @@ func (f *front) takenOver() int {
 	f.connsMu.Lock()
 	defer f.connsMu.Unlock()
 	return len(f.conns)
+}
+
+// TestSlowClient checks that a client that stops in the middle of a request,
+// in its head or in its body, loses its connection after headerTimeout or
+// bodyTimeout, on the gateway's clock.
+func TestSlowClient(t *testing.T) {
+	m := echoModel(t)
+	for _, tt := range []struct {
+		name    string
+		partial string
+		limit   time.Duration
+	}{
+		{"head", "POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\n", headerTimeout},
+		{"body", "POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\nContent-Length: 10\r\n\r\nabc", bodyTimeout},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := clock.NewFake()
+			f := newFront(t, Config{Clock: clk})
+			f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+			rc := dialFront(t, f)
+			rc.send(invocation("ep", "", "x"))
+			if res, _ := rc.read(); res.StatusCode != 200 {
+				t.Fatalf("first request: %d", res.StatusCode)
+			}
+			rc.send(tt.partial)
+			deadline := time.Now().Add(10 * time.Second)
+			for !f.waitingForClient() {
+				if time.Now().After(deadline) {
+					t.Fatal("the gateway never waited for the rest of the request")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			clk.Advance(tt.limit - time.Second)
+			rc.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if _, err := rc.br.ReadByte(); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("before the limit: %v, want the connection still open", err)
+			}
+			clk.Advance(2 * time.Second)
+			rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if b, err := rc.br.ReadByte(); err != io.EOF {
+				t.Fatalf("after the limit: read %q, %v; want the connection closed", b, err)
+			}
+		})
+	}
+}
+
+// TestSlowFirstBody checks that a body that stalls in a connection's first
+// request, which net/http reads, gets a 408 after bodyTimeout on the
+// gateway's clock.
+func TestSlowFirstBody(t *testing.T) {
+	m := echoModel(t)
+	clk := clock.NewFake()
+	f := newFront(t, Config{Clock: clk})
+	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+	rc := dialFront(t, f)
+	rc.send("POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\nContent-Length: 10\r\n\r\nabc")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := clk.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatalf("no timer for the body: %v", err)
+	}
+	clk.Advance(bodyTimeout + time.Second)
+	if res, body := rc.read(); res.StatusCode != http.StatusRequestTimeout || !strings.Contains(body, "did not arrive within 1m0s") {
+		t.Errorf("got %d %s", res.StatusCode, body)
+	}
+	if n := m.calls.Load(); n != 0 {
+		t.Errorf("the model saw %d requests", n)
+	}
+}
+
+// waitingForClient reports whether a taken-over connection waits for the
+// rest of a request.
+func (f *front) waitingForClient() bool {
+	f.connsMu.Lock()
+	defer f.connsMu.Unlock()
+	for c := range f.conns {
+		if c.waiting {
+			return true
+		}
+	}
+	return false
 }

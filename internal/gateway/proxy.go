@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -86,11 +87,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			putBody(body)
 		}
 	}()
-	if err := g.readBody(w, r, body); err != nil {
+	// The body has bodyTimeout, on the gateway's clock, to arrive.
+	rc := http.NewResponseController(w)
+	stalled := g.clock.AfterFunc(bodyTimeout, func() { rc.SetReadDeadline(aLongTimeAgo) })
+	err := g.readBody(w, r, body)
+	stalled.Stop()
+	if err == nil {
+		rc.SetReadDeadline(time.Time{}) // in case the timer fired just now
+	}
+	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		switch {
+		case errors.As(err, &tooLarge):
 			writeError(w, http.StatusRequestEntityTooLarge, codeValidation, g.tooLarge())
-		} else {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The rest of the body is not waited for.
+			w.Header()["Connection"] = []string{"close"}
+			writeError(w, http.StatusRequestTimeout, codeValidation,
+				fmt.Sprintf("The request body did not arrive within %s.", bodyTimeout))
+		default:
 			writeError(w, http.StatusBadRequest, codeValidation, "Could not read the request body: "+err.Error())
 		}
 		return
