@@ -228,11 +228,8 @@ func (c *fastConn) setBusy() bool {
 	expired := c.waitExpired
 	c.waitExpired = false
 	c.g.connsMu.Unlock()
-	c.waitTimer.Stop()
-	if expired {
-		// The request came as the idle timeout ran out: serve it.
-		c.conn.SetReadDeadline(time.Time{})
-	}
+	// A request that came as the idle timeout ran out is served.
+	c.stopWait(expired)
 	return true
 }
 
@@ -252,6 +249,12 @@ func (c *fastConn) endWait() {
 	expired := c.waitExpired
 	c.waitExpired = false
 	c.g.connsMu.Unlock()
+	c.stopWait(expired)
+}
+
+// stopWait stops the wait timer and, if it had fired, takes back the read
+// deadline it set.
+func (c *fastConn) stopWait(expired bool) {
 	c.waitTimer.Stop()
 	if expired {
 		c.conn.SetReadDeadline(time.Time{})
