@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,15 +18,18 @@ import (
 
 func newDemoCmd(c *cli) *cobra.Command {
 	var f serveFlags
+	var traffic float64
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run Kiln with a demo endpoint of the demo model",
 		Long: `demo runs the server as "kiln serve" does and creates, if they are missing, the demo
 model in three versions (demo-v1, demo-v2, and demo-bad which fails every request),
 an endpoint config of 2 instances for each, the alarm demo-5xx, and the endpoint
-demo on demo-v1. It prints how to invoke the endpoint and how to deploy to it.`,
+demo on demo-v1. It prints how to invoke the endpoint and how to deploy to it, and
+sends the endpoint --traffic invocations a second, so that its metrics, alarms and
+deployments have requests to watch.`,
 		Example: `  kiln demo
-  go run ./cmd/kiln demo --addr 127.0.0.1:9000`,
+  go run ./cmd/kiln demo --addr 127.0.0.1:9000 --traffic 0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := f.config(c)
@@ -61,12 +66,55 @@ demo on demo-v1. It prints how to invoke the endpoint and how to deploy to it.`,
 			if err := waitInService(ctx, srv.Service(), "demo", 2*time.Minute); err != nil {
 				fmt.Fprintf(c.errOut, "kiln: %v\n", err)
 			}
-			printDemoHelp(c, "http://"+srv.Addr())
-			return <-errc
+			if cfg.InvokeAuth {
+				traffic = 0 // it holds no key to sign with
+			}
+			url := "http://" + srv.Addr()
+			printDemoHelp(c, url, traffic)
+			trafficDone := make(chan struct{})
+			go func() {
+				defer close(trafficDone)
+				sendDemoTraffic(ctx, url, traffic)
+			}()
+			err = <-errc
+			cancel()
+			<-trafficDone
+			return err
 		},
 	}
 	f.register(cmd, "./kiln-data")
+	cmd.Flags().Float64Var(&traffic, "traffic", 10, "invocations a second sent to the demo endpoint; 0 sends none (nor does --invoke-auth)")
 	return cmd
+}
+
+// sendDemoTraffic invokes the demo endpoint rate times a second until ctx
+// ends. Failures are what the metrics and alarms are there to see, so they
+// are not reported here.
+func sendDemoTraffic(ctx context.Context, url string, rate float64) {
+	if rate <= 0 {
+		return
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/endpoints/demo/invocations",
+			strings.NewReader(`{"instances": [[1, 2, 3, 4]]}`))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if res, err := client.Do(req); err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	}
 }
 
 // waitInService waits until the endpoint is InService with no update
@@ -155,9 +203,10 @@ func demoResources(image string) *ApplyFile {
 	}
 }
 
-func printDemoHelp(c *cli, url string) {
+func printDemoHelp(c *cli, url string, traffic float64) {
 	fmt.Fprintf(c.out, `
-Kiln is running at %[1]s with the endpoint "demo" (2 instances of the demo model).
+Kiln is running at %[1]s with the endpoint "demo" (2 instances of the demo model),
+invoked %[2]g times a second (--traffic).
 
 Invoke it:
   curl -s %[1]s/endpoints/demo/invocations -H 'Content-Type: application/json' -d '{"instances": [[1, 2, 3, 4]]}'
@@ -173,5 +222,5 @@ Deploy one that fails every request, and watch it roll back on its own:
   go run ./cmd/kiln deploy demo --server %[1]s --config demo-bad --canary 50%% --bake 30s --alarm demo-5xx --watch
 
 Press Ctrl-C to stop Kiln; its instances stop with it and come back with "kiln demo".
-`, url)
+`, url, traffic)
 }
