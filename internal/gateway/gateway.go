@@ -119,8 +119,8 @@ type Refusal struct {
 }
 
 // Gateway is the data plane: it serves POST /endpoints/{name}/invocations
-// and /invocations-response-stream and proxies each request to an instance chosen from its routing table.
-// It is safe for concurrent use.
+// and /invocations-response-stream, and proxies each request to an instance
+// chosen from its routing table. It is safe for concurrent use.
 type Gateway struct {
 	clock        clock.Clock
 	log          *slog.Logger

@@ -87,15 +87,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			putBody(body)
 		}
 	}()
-	// The body has bodyTimeout, on the gateway's clock, to arrive.
-	rc := http.NewResponseController(w)
-	stalled := g.clock.AfterFunc(bodyTimeout, func() { rc.SetReadDeadline(aLongTimeAgo) })
-	err := g.readBody(w, r, body)
-	stalled.Stop()
-	if err == nil {
-		rc.SetReadDeadline(time.Time{}) // in case the timer fired just now
-	}
-	if err != nil {
+	if err := g.readBody(w, r, body); err != nil {
 		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooLarge):
@@ -129,6 +121,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.serve()
 }
 
+// readBody reads the request body into buf; it has bodyTimeout, on the
+// gateway's clock, to arrive.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
@@ -137,7 +131,13 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Bu
 		// ReadFrom wants MinRead spare bytes to see EOF without growing.
 		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
+	rc := http.NewResponseController(w)
+	stalled := g.clock.AfterFunc(bodyTimeout, func() { rc.SetReadDeadline(aLongTimeAgo) })
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxBody))
+	stalled.Stop()
+	if err == nil {
+		rc.SetReadDeadline(time.Time{}) // in case the timer fired just now
+	}
 	return err
 }
 
@@ -350,13 +350,10 @@ func (x *exchange) streamEvents(ctx context.Context, v *variantTable, in *instan
 		}
 		return rc.Flush() == nil
 	}
+	part := streamMessage("event", ":event-type", "PayloadPart", "application/octet-stream")
 	rerr := x.pump(v, in, res, timer, func(b []byte) bool {
-		var msg eventstream.Message
-		msg.Headers.Set(":message-type", eventstream.StringValue("event"))
-		msg.Headers.Set(":event-type", eventstream.StringValue("PayloadPart"))
-		msg.Headers.Set(":content-type", eventstream.StringValue("application/octet-stream"))
-		msg.Payload = b
-		return send(msg)
+		part.Payload = b
+		return send(part)
 	})
 	if rerr == nil {
 		return
@@ -366,13 +363,20 @@ func (x *exchange) streamEvents(ctx context.Context, v *variantTable, in *instan
 	if context.Cause(ctx) == errModelTimeout {
 		code, message = "ModelInvocationTimeExceeded", x.g.timedOut(v.name)
 	}
-	payload, _ := json.Marshal(struct{ Message, ErrorCode string }{message, code})
+	failure := streamMessage("exception", ":exception-type", "ModelStreamError", "application/json")
+	failure.Payload, _ = json.Marshal(struct{ Message, ErrorCode string }{message, code})
+	send(failure)
+}
+
+// streamMessage is an event stream message with its headers: of
+// messageType, whose kind (typeHeader) is name, with a payload of
+// contentType.
+func streamMessage(messageType, typeHeader, name, contentType string) eventstream.Message {
 	var msg eventstream.Message
-	msg.Headers.Set(":message-type", eventstream.StringValue("exception"))
-	msg.Headers.Set(":exception-type", eventstream.StringValue("ModelStreamError"))
-	msg.Headers.Set(":content-type", eventstream.StringValue("application/json"))
-	msg.Payload = payload
-	send(msg)
+	msg.Headers.Set(":message-type", eventstream.StringValue(messageType))
+	msg.Headers.Set(typeHeader, eventstream.StringValue(name))
+	msg.Headers.Set(":content-type", eventstream.StringValue(contentType))
+	return msg
 }
 
 // abort cuts the client's connection. The client has the status line
