@@ -62,6 +62,7 @@ type Config struct {
 // Server is one running Kiln.
 type Server struct {
 	cfg     Config
+	auth    *api.Auth // every API's, and invocations' with --invoke-auth
 	log     *slog.Logger
 	clk     clock.Clock
 	st      store.Store
@@ -125,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, clk: cfg.Clock, st: st,
+		cfg: cfg, auth: &api.Auth{Creds: cfg.Credentials}, log: cfg.Logger, clk: cfg.Clock, st: st,
 		reg:       prometheus.NewRegistry(),
 		ready:     make(chan struct{}),
 		stopping:  make(chan struct{}),
@@ -139,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 		// The gateway serves the invocations of the connections it takes
 		// over, and hands every other request on them back to the whole mux.
 		Fallback:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
-		Authorize: invokeAuth(cfg)})
+		Authorize: s.invokeAuth()})
 	s.fleet, err = fleet.New(fleet.Config{
 		Clock:           s.clk,
 		Logger:          s.log,
@@ -208,13 +209,12 @@ func checkListenAddr(addr string) error {
 // invokeAuth is the gateway's check of invocations under --invoke-auth:
 // the SDKs sign them, the CLI and curl may send the bearer token instead.
 // Either way a refusal has the runtime's shape and status.
-func invokeAuth(cfg Config) func(*http.Request) *gateway.Refusal {
-	if !cfg.InvokeAuth {
+func (s *Server) invokeAuth() func(*http.Request) *gateway.Refusal {
+	if !s.cfg.InvokeAuth {
 		return nil
 	}
-	auth := &api.Auth{Creds: cfg.Credentials}
 	return func(r *http.Request) *gateway.Refusal {
-		if _, err := auth.VerifyBearerOrSigV4(r); err != nil {
+		if _, err := s.auth.VerifyBearerOrSigV4(r); err != nil {
 			// SageMaker Runtime answers 403 to any authentication failure.
 			return &gateway.Refusal{Status: http.StatusForbidden, Code: err.RuntimeCode(), Message: err.Message}
 		}
@@ -225,7 +225,7 @@ func invokeAuth(cfg Config) func(*http.Request) *gateway.Refusal {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	// Clients sign with the wall clock, so the skew check uses it too.
-	auth := &api.Auth{Creds: s.cfg.Credentials}
+	auth := s.auth
 	native := &api.Native{Service: s.svc, Logger: s.log}
 	mux.Handle("/v1/", auth.RequireBearerOrSigV4(native.Handler()))
 	mux.Handle("GET /v1/endpoints/{name}/metrics", auth.RequireBearerOrSigV4(http.HandlerFunc(s.handleEndpointMetrics)))
