@@ -230,7 +230,6 @@ func TestSigV4(t *testing.T) {
 	}
 }
 
-// With no credentials, Verify lets everything through.
 // TestSigV4Scopes checks one Auth against signatures of several days,
 // regions and services, and a wrong secret after a right one: the cached
 // signing keys must be told apart by all of them.
@@ -262,6 +261,7 @@ func TestSigV4Scopes(t *testing.T) {
 	}
 }
 
+// With no credentials, Verify lets everything through.
 func TestSigV4NoCredentials(t *testing.T) {
 	for _, creds := range []*Credentials{nil, {}} {
 		a := &Auth{Creds: creds}

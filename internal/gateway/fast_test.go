@@ -91,6 +91,30 @@ func (rc *rawConn) read() (*http.Response, string) {
 	return res, string(b)
 }
 
+// expectClosed checks that the gateway closed the connection.
+func (rc *rawConn) expectClosed(after string) {
+	rc.t.Helper()
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := rc.br.ReadByte(); err != io.EOF {
+		rc.t.Fatalf("read after %s = %q, %v; want EOF", after, b, err)
+	}
+}
+
+// takenOver starts a front with the endpoint ep on m, and a client
+// connection whose first invocation was answered: the gateway serves the
+// connection itself from then on.
+func takenOver(t *testing.T, cfg Config, m *model) (*front, *rawConn) {
+	t.Helper()
+	f := newFront(t, cfg)
+	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+	rc := dialFront(t, f)
+	rc.send(invocation("ep", "", "a"))
+	if res, _ := rc.read(); res.StatusCode != 200 {
+		t.Fatalf("first invocation: %d", res.StatusCode)
+	}
+	return f, rc
+}
+
 func invocation(endpoint, headers, body string) string {
 	return fmt.Sprintf("POST /endpoints/%s/invocations HTTP/1.1\r\nHost: kiln\r\n%sContent-Length: %d\r\n\r\n%s",
 		endpoint, headers, len(body), body)
@@ -203,34 +227,18 @@ func TestHandBack(t *testing.T) {
 }
 
 func TestConnectionClose(t *testing.T) {
-	m := echoModel(t)
-	f := newFront(t, Config{})
-	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
-	rc := dialFront(t, f)
-	rc.send(invocation("ep", "", "a"))
-	rc.read()
+	_, rc := takenOver(t, Config{}, echoModel(t))
 	rc.send(invocation("ep", "Connection: close\r\n", "b"))
 	if res, body := rc.read(); res.StatusCode != 200 || body != "||b" {
 		t.Fatalf("got %d %q", res.StatusCode, body)
 	}
-	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := rc.br.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("read after Connection: close = %d, %v; want EOF", n, err)
-	}
+	rc.expectClosed("Connection: close")
 }
 
 func TestCloseEndsTakenOverConnections(t *testing.T) {
-	m := echoModel(t)
-	f := newFront(t, Config{})
-	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
-	rc := dialFront(t, f)
-	rc.send(invocation("ep", "", "a"))
-	rc.read()
+	f, rc := takenOver(t, Config{}, echoModel(t))
 	f.Close()
-	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := rc.br.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("read after Close = %d, %v; want EOF", n, err)
-	}
+	rc.expectClosed("Close")
 }
 
 // TestShutdownWaits shuts the gateway down while an invocation on a
@@ -246,11 +254,7 @@ func TestShutdownWaits(t *testing.T) {
 		}
 		io.WriteString(w, "done")
 	})
-	f := newFront(t, Config{})
-	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
-	rc := dialFront(t, f)
-	rc.send(invocation("ep", "", "a"))
-	rc.read()
+	f, rc := takenOver(t, Config{}, m)
 	rc.send(invocation("ep", "", "slow"))
 	<-arrived
 
@@ -274,10 +278,7 @@ func TestShutdownWaits(t *testing.T) {
 	if err := <-shut; err != nil {
 		t.Errorf("Shutdown = %v", err)
 	}
-	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := rc.br.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("read after Shutdown = %d, %v; want EOF", n, err)
-	}
+	rc.expectClosed("Shutdown")
 }
 
 func TestParseResponseHead(t *testing.T) {
@@ -321,12 +322,7 @@ func TestParseResponseHead(t *testing.T) {
 // TestSlowHead sends a request head in pieces: the fast path waits for the
 // rest of it.
 func TestSlowHead(t *testing.T) {
-	m := echoModel(t)
-	f := newFront(t, Config{})
-	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
-	rc := dialFront(t, f)
-	rc.send(invocation("ep", "", "a"))
-	rc.read()
+	_, rc := takenOver(t, Config{}, echoModel(t))
 	req := invocation("ep", "Content-Type: t/u\r\n", "body")
 	for i := 0; i < len(req); i += 7 {
 		rc.send(req[i:min(i+7, len(req))])
@@ -451,10 +447,7 @@ func TestIdleTimeout(t *testing.T) {
 		clk.Advance(59 * time.Second)
 	}
 	clk.Advance(2 * time.Second)
-	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if b, err := rc.br.ReadByte(); err != io.EOF {
-		t.Fatalf("after the idle timeout: read %q, %v; want the connection closed", b, err)
-	}
+	rc.expectClosed("the idle timeout")
 	for f.takenOver() != 0 {
 		if ctx.Err() != nil {
 			t.Fatal("the closed connection is still counted")
@@ -484,13 +477,7 @@ func TestSlowClient(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := clock.NewFake()
-			f := newFront(t, Config{Clock: clk})
-			f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
-			rc := dialFront(t, f)
-			rc.send(invocation("ep", "", "x"))
-			if res, _ := rc.read(); res.StatusCode != 200 {
-				t.Fatalf("first request: %d", res.StatusCode)
-			}
+			f, rc := takenOver(t, Config{Clock: clk}, m)
 			rc.send(tt.partial)
 			deadline := time.Now().Add(10 * time.Second)
 			for !f.waitingForClient() {
@@ -505,10 +492,7 @@ func TestSlowClient(t *testing.T) {
 				t.Fatalf("before the limit: %v, want the connection still open", err)
 			}
 			clk.Advance(2 * time.Second)
-			rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if b, err := rc.br.ReadByte(); err != io.EOF {
-				t.Fatalf("after the limit: read %q, %v; want the connection closed", b, err)
-			}
+			rc.expectClosed("the limit")
 		})
 	}
 }
