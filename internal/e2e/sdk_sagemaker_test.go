@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/awstest"
 )
 
 // smClients returns the current aws-sdk-go-v2 SageMaker and SageMaker
@@ -395,7 +396,7 @@ func TestSageMakerAuth(t *testing.T) {
 	// ones by the gateway's own HTTP/1.1 path: each is checked.
 	// Two clients share one connection: the good key's, then a wrong
 	// secret's, then the good key's again.
-	shared := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	shared := &http.Client{Transport: awstest.Transport(&http.Transport{MaxIdleConnsPerHost: 1})}
 	defer shared.CloseIdleConnections()
 	runtimeClient := func(secret string) *sagemakerruntime.Client {
 		return sagemakerruntime.New(sagemakerruntime.Options{BaseEndpoint: aws.String(p.url), Region: "us-east-1", HTTPClient: shared, RetryMaxAttempts: 1,

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
 	rttypes "github.com/aws/aws-sdk-go-v2/service/sagemakerruntime/types"
+
+	"github.com/kiln-serve/kiln/internal/awstest"
 )
 
 // TestInvokeEndpointWithResponseStream drives the response-stream operation
@@ -47,8 +49,11 @@ func TestInvokeEndpointWithResponseStream(t *testing.T) {
 	var once sync.Once
 	releaseModel := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(releaseModel)
+	sdkClient := &http.Client{Transport: awstest.Transport(&http.Transport{})}
+	t.Cleanup(sdkClient.CloseIdleConnections)
 	rt := sagemakerruntime.New(sagemakerruntime.Options{BaseEndpoint: aws.String(f.srv.URL), Region: "us-east-1",
-		Credentials: aws.AnonymousCredentials{}, RetryMaxAttempts: 1})
+		Credentials: aws.AnonymousCredentials{}, RetryMaxAttempts: 1,
+		HTTPClient: sdkClient})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	invoke := func(attrs string) (*sagemakerruntime.InvokeEndpointWithResponseStreamOutput, error) {
