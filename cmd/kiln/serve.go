@@ -11,16 +11,17 @@ import (
 
 	"github.com/kiln-serve/kiln/internal/api"
 	"github.com/kiln-serve/kiln/internal/demomodel"
+	"github.com/kiln-serve/kiln/internal/gateway"
 	"github.com/kiln-serve/kiln/internal/server"
 )
 
 // serveFlags are the settings of `kiln serve` and `kiln demo`.
 type serveFlags struct {
-	addr, dataDir, region, account, logLevel string
-	credentialsFile                          string
-	invokeAuth                               bool
-	allow                                    []string
-	startupTimeout, stopTimeout              time.Duration
+	addr, dataDir, region, account, logLevel  string
+	credentialsFile                           string
+	invokeAuth                                bool
+	allow                                     []string
+	startupTimeout, stopTimeout, instanceWait time.Duration
 }
 
 func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
@@ -32,6 +33,7 @@ func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
 	fl.StringSliceVar(&f.allow, "allow-command", nil, "executables models may run (repeatable); empty allows any")
 	fl.DurationVar(&f.startupTimeout, "startup-timeout", 240*time.Second, "how long a new instance may take to pass its health check")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "how long a stopping instance gets after SIGTERM before SIGKILL")
+	fl.DurationVar(&f.instanceWait, "instance-wait", gateway.DefaultInstanceWait, "how long an invocation waits for an instance of its endpoint to start (after a restart, say) before it gets a 503; 0 for no wait")
 	fl.StringVar(&f.credentialsFile, "credentials-file", os.Getenv("KILN_CREDENTIALS_FILE"), "access keys that may call Kiln, in the AWS CLI's credentials format (env KILN_CREDENTIALS_FILE); also KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY")
 	fl.BoolVar(&f.invokeAuth, "invoke-auth", false, "require authentication for invocations too (SigV4, or the bearer token)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("KILN_LOG_LEVEL", "info"), "debug, info, warn or error")
@@ -40,22 +42,17 @@ func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
 func (f *serveFlags) config(c *cli) (server.Config, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
-		creds, err := api.LoadCredentials(f.credentialsFile, os.Getenv)
-		if err != nil {
-			return server.Config{}, err
-		}
-		return server.Config{
-			Credentials: creds,
-			InvokeAuth:  f.invokeAuth}, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+		return server.Config{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
 	}
 	if len(f.account) != 12 || strings.Trim(f.account, "0123456789") != "" {
-		creds, err := api.LoadCredentials(f.credentialsFile, os.Getenv)
-		if err != nil {
-			return server.Config{}, err
-		}
-		return server.Config{
-			Credentials: creds,
-			InvokeAuth:  f.invokeAuth}, fmt.Errorf("--account %q: want 12 digits", f.account)
+		return server.Config{}, fmt.Errorf("--account %q: want 12 digits", f.account)
+	}
+	if f.instanceWait < 0 {
+		return server.Config{}, fmt.Errorf("--instance-wait %s: want 0 (no wait) or more", f.instanceWait)
+	}
+	wait := f.instanceWait
+	if wait == 0 {
+		wait = -1 // the gateway's "no wait"
 	}
 	creds, err := api.LoadCredentials(f.credentialsFile, os.Getenv)
 	if err != nil {
@@ -71,6 +68,7 @@ func (f *serveFlags) config(c *cli) (server.Config, error) {
 		AllowedCommands: f.allow,
 		StartupTimeout:  f.startupTimeout,
 		StopTimeout:     f.stopTimeout,
+		InstanceWait:    wait,
 		Logger:          slog.New(slog.NewTextHandler(c.errOut, &slog.HandlerOptions{Level: lvl})),
 	}, nil
 }

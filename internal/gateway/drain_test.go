@@ -95,7 +95,8 @@ func TestDrain(t *testing.T) {
 
 func TestDrainOnlyInstance(t *testing.T) {
 	m := newModel(t, "m", nil)
-	f := newFront(t, Config{})
+	// No wait for an instance: the invocation gets its 503 at once.
+	f := newFront(t, Config{InstanceWait: -1})
 	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
 	if err := f.Drain(t.Context(), "m1"); err != nil {
 		t.Fatal(err)

@@ -643,7 +643,9 @@ func (c *fastConn) invoke(start time.Time, ep *endpointTable, target *variantTab
 		if target != nil {
 			targetName = target.name
 		}
-		v, fl, in := g.acquire(ep.name, targetName, failed)
+		// The client is not watched while it waits for an instance; the
+		// wait is bounded.
+		v, fl, in := g.acquireOrWait(ep.name, targetName, failed, nil)
 		if in == nil {
 			break
 		}

@@ -25,6 +25,10 @@ const (
 	// pools (Go's http.Transport keeps idle connections for 90 s), so
 	// that clients, not the gateway, usually close idle connections.
 	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultInstanceWait covers the start of a typical model server, so
+	// that invocations sent while the instances of a restarted Kiln start
+	// are answered rather than refused.
+	DefaultInstanceWait = 30 * time.Second
 )
 
 // Recorder receives one Sample per request a fleet answers. The server adapts
@@ -89,6 +93,12 @@ type Config struct {
 	// zero, DefaultIdleTimeout. A server in front should give its
 	// http.Server the same IdleTimeout.
 	IdleTimeout time.Duration
+	// InstanceWait is how long an invocation waits for an instance when
+	// its endpoint (or the variant it names) has none that takes requests:
+	// while the instances of a restarted Kiln or of a new endpoint start,
+	// or while every instance restarts after crashing. It then gets a 503.
+	// If zero, DefaultInstanceWait; if negative, there is no wait.
+	InstanceWait time.Duration
 	// Fallback serves what is not an invocation but arrives on a
 	// connection the Gateway took over (see NetHTTPOnly): the Gateway
 	// hands such a connection, with the request unread, to an http.Server
@@ -128,6 +138,7 @@ type Gateway struct {
 	account      string
 	modelTimeout time.Duration
 	idleTimeout  time.Duration
+	instanceWait time.Duration
 	maxBody      int64
 	rand         func() uint64
 	transport    http.RoundTripper
@@ -137,6 +148,10 @@ type Gateway struct {
 	dialer       *net.Dialer
 
 	table atomic.Pointer[Table]
+	// closed is closed by Close; it ends the waits for an instance.
+	closed     chan struct{}
+	closedOnce sync.Once
+	waiting    atomic.Int64 // invocations waiting for an instance
 
 	// connsMu guards the connections taken over from net/http.
 	connsMu sync.Mutex
@@ -171,6 +186,7 @@ func New(cfg Config) *Gateway {
 		account:      cfg.Account,
 		modelTimeout: cfg.ModelTimeout,
 		idleTimeout:  cfg.IdleTimeout,
+		instanceWait: cfg.InstanceWait,
 		maxBody:      cfg.MaxBody,
 		rand:         cfg.Rand,
 		transport:    cfg.Transport,
@@ -179,6 +195,7 @@ func New(cfg Config) *Gateway {
 		fallback:     cfg.Fallback,
 		conns:        map[*fastConn]struct{}{},
 		instances:    map[string]*instance{},
+		closed:       make(chan struct{}),
 	}
 	if g.fallback == nil {
 		g.fallback = g
@@ -197,6 +214,9 @@ func New(cfg Config) *Gateway {
 	}
 	if g.idleTimeout <= 0 {
 		g.idleTimeout = DefaultIdleTimeout
+	}
+	if g.instanceWait == 0 {
+		g.instanceWait = DefaultInstanceWait
 	}
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBody
@@ -253,9 +273,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 
 // Close closes the idle connections to models, and the client connections
 // the Gateway took over: idle ones at once, busy ones once their request is
-// answered. Call it after the http.Server that serves the Gateway has shut
-// down.
+// answered. Invocations waiting for an instance get their 503 at once.
+// Call it once the http.Server that serves the Gateway has begun to shut
+// down: a connection the Gateway would take over from then on stays with
+// net/http.
 func (g *Gateway) Close() error {
+	g.closedOnce.Do(func() { close(g.closed) })
 	g.connsMu.Lock()
 	if !g.closing {
 		g.closing = true
@@ -341,7 +364,7 @@ func (g *Gateway) Update(routes []EndpointRoute) {
 			gone = append(gone, in)
 		}
 	}
-	g.table.Store(t)
+	g.swapTable(t)
 	g.instances = next
 	// Close the departed instances only after the new table is visible, so
 	// a request that backs out of one picks again from a table without it.
@@ -351,6 +374,15 @@ func (g *Gateway) Update(routes []EndpointRoute) {
 		g.retired = append(g.retired, in)
 	}
 	g.pruneRetired()
+}
+
+// Waiting returns how many invocations wait for an instance now.
+func (g *Gateway) Waiting() int { return int(g.waiting.Load()) }
+
+// swapTable makes t the routing table and wakes the requests waiting for
+// an instance; call with g.mu held.
+func (g *Gateway) swapTable(t *Table) {
+	close(g.table.Swap(t).replaced)
 }
 
 // pruneRetired forgets retired instances with nothing in flight. They are
@@ -384,7 +416,7 @@ func (g *Gateway) Drain(ctx context.Context, instanceID string) error {
 				}
 				return in
 			})
-			g.table.Store(t)
+			g.swapTable(t)
 			in.closed.Store(true)
 			in.closeIdle()
 		}

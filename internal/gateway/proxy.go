@@ -167,7 +167,7 @@ func (x *exchange) serve() {
 	var failed *instance
 	var lastErr error
 	for attempt := 0; attempt < 2; attempt++ {
-		v, f, in := x.g.acquire(x.endpoint, x.target, failed)
+		v, f, in := x.g.acquireOrWait(x.endpoint, x.target, failed, x.r.Context().Done())
 		if in == nil {
 			break
 		}
@@ -212,6 +212,39 @@ func (g *Gateway) acquire(endpoint, target string, exclude *instance) (*variantT
 		}
 	}
 	return nil, nil, nil
+}
+
+// acquireOrWait acquires an instance as acquire does. For a first attempt
+// (nothing to exclude) that finds the endpoint, or its target variant, with
+// no instance, it waits for one to come with a new table: up to
+// InstanceWait, or until cancel is closed or the Gateway closes.
+func (g *Gateway) acquireOrWait(endpoint, target string, exclude *instance, cancel <-chan struct{}) (*variantTable, *fleetTable, *instance) {
+	v, f, in := g.acquire(endpoint, target, exclude)
+	if in != nil || exclude != nil || g.instanceWait < 0 {
+		return v, f, in
+	}
+	g.waiting.Add(1)
+	defer g.waiting.Add(-1)
+	timer := g.clock.NewTimer(g.instanceWait)
+	defer timer.Stop()
+	for {
+		t := g.table.Load()
+		if v, f, in = g.acquire(endpoint, target, nil); in != nil {
+			return v, f, in
+		}
+		if t.endpoints[endpoint] == nil {
+			return nil, nil, nil // the endpoint was deleted meanwhile
+		}
+		select {
+		case <-t.replaced:
+		case <-timer.Chan():
+			return nil, nil, nil
+		case <-cancel:
+			return nil, nil, nil
+		case <-g.closed:
+			return nil, nil, nil
+		}
+	}
 }
 
 // attempt sends the request to one instance and, unless the model could not

@@ -107,7 +107,8 @@ func TestHeadersPassThrough(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	m := newModel(t, "m", nil)
-	f := newFront(t, Config{Account: "123456789012"})
+	// The invocation of the endpoint with no instance waits briefly.
+	f := newFront(t, Config{Account: "123456789012", InstanceWait: 10 * time.Millisecond})
 	f.Update([]EndpointRoute{
 		oneVariant("ep", nil, m.route("m1")),
 		oneVariant("empty", nil),

@@ -33,7 +33,8 @@ func TestWeightsSplitTraffic(t *testing.T) {
 
 func TestTargetVariant(t *testing.T) {
 	a, b := newModel(t, "a", nil), newModel(t, "b", nil)
-	f := newFront(t, Config{Account: "123456789012"})
+	// The invocation of the variant with no instance waits briefly.
+	f := newFront(t, Config{Account: "123456789012", InstanceWait: 10 * time.Millisecond})
 	f.Update([]EndpointRoute{{Name: "ep", Variants: []VariantRoute{
 		{Name: "A", Weight: 1, Fleets: []FleetRoute{{ID: "fa", Share: 1, Instances: []InstanceRoute{a.route("a1")}}}},
 		{Name: "B", Weight: 0, Fleets: []FleetRoute{{ID: "fb", Share: 1, Instances: []InstanceRoute{b.route("b1")}}}},

@@ -89,6 +89,9 @@ func (e EndpointRoute) Validate() error {
 type Table struct {
 	endpoints map[string]*endpointTable
 	routes    []EndpointRoute
+	// replaced is closed when a newer table takes this one's place, for
+	// the requests that wait for an instance.
+	replaced chan struct{}
 }
 
 // Routes returns a copy of the routes the table was built from.
@@ -154,7 +157,7 @@ func (ep *endpointTable) variant(name string) *variantTable {
 // state object for an instance route, or nil when the instance must not take
 // new requests (it is draining).
 func buildTable(routes []EndpointRoute, instanceOf func(InstanceRoute) *instance) *Table {
-	t := &Table{endpoints: make(map[string]*endpointTable, len(routes)), routes: routes}
+	t := &Table{endpoints: make(map[string]*endpointTable, len(routes)), routes: routes, replaced: make(chan struct{})}
 	for _, er := range routes {
 		ep := &endpointTable{name: er.Name}
 		for _, vr := range er.Variants {

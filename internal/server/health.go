@@ -19,6 +19,7 @@ type healthMetrics struct {
 	deployments *prometheus.Desc
 	alarmState  *prometheus.Desc
 	greenShare  *prometheus.Desc
+	waiting     *prometheus.Desc
 }
 
 func newHealthMetrics(reg prometheus.Registerer, s *Server) *healthMetrics {
@@ -28,6 +29,7 @@ func newHealthMetrics(reg prometheus.Registerer, s *Server) *healthMetrics {
 		deployments: prometheus.NewDesc("kiln_deployments_in_progress", "Endpoints with an update in progress.", nil, nil),
 		alarmState:  prometheus.NewDesc("kiln_alarm_state", "1 for each alarm's current state.", []string{"alarm", "state"}, nil),
 		greenShare:  prometheus.NewDesc("kiln_fleet_traffic_share", "Share of its variant's traffic each fleet receives.", []string{"endpoint", "variant", "config", "fleet"}, nil),
+		waiting:     prometheus.NewDesc("kiln_invocations_waiting", "Invocations waiting for an instance of their endpoint to start.", nil, nil),
 	}
 	reg.MustRegister(h)
 	return h
@@ -38,6 +40,7 @@ func (h *healthMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- h.deployments
 	ch <- h.alarmState
 	ch <- h.greenShare
+	ch <- h.waiting
 }
 
 func (h *healthMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -60,6 +63,7 @@ func (h *healthMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	h.s.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(h.deployments, prometheus.GaugeValue, float64(inProgress))
+	ch <- prometheus.MustNewConstMetric(h.waiting, prometheus.GaugeValue, float64(h.s.gw.Waiting()))
 	alarms, _ := h.s.svc.ListAlarms(context.Background())
 	for _, a := range alarms {
 		name := a.AlarmName

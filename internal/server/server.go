@@ -44,6 +44,9 @@ type Config struct {
 	StartupTimeout time.Duration
 	// StopTimeout is the grace between SIGTERM and SIGKILL (default 30s).
 	StopTimeout time.Duration
+	// InstanceWait is how long an invocation waits for an instance of its
+	// endpoint to start (default 30s; negative for no wait).
+	InstanceWait time.Duration
 	// PingInterval is the health-check period (default 1s).
 	PingInterval time.Duration
 	// Credentials are the access keys that may call Kiln. Empty means
@@ -140,7 +143,7 @@ func New(cfg Config) (*Server, error) {
 		// The gateway serves the invocations of the connections it takes
 		// over, and hands every other request on them back to the whole mux.
 		Fallback:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
-		Authorize: s.invokeAuth()})
+		Authorize: s.invokeAuth(), InstanceWait: cfg.InstanceWait})
 	s.fleet, err = fleet.New(fleet.Config{
 		Clock:           s.clk,
 		Logger:          s.log,
@@ -328,9 +331,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("kiln stopping")
 	close(s.stopping)
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	// The gateway shuts down alongside net/http's server, so that the
+	// invocations waiting for an instance, which net/http's Shutdown would
+	// wait for, get their answer at once; invocations on connections the
+	// gateway took over finish too.
+	gwErr := make(chan error, 1)
+	go func() { gwErr <- s.gw.Shutdown(shutdownCtx) }()
 	httpSrv.Shutdown(shutdownCtx)
-	// Invocations on connections the gateway took over finish too.
-	if err := s.gw.Shutdown(shutdownCtx); err != nil {
+	if err := <-gwErr; err != nil {
 		s.log.Warn("kiln stopping", "err", err)
 	}
 	done()
