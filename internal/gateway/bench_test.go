@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +113,65 @@ func BenchmarkProxy(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkIdleConn measures the memory an idle keep-alive client
+// connection holds in the gateway: each iteration opens a connection, sends
+// one invocation on it, reads the answer and keeps the connection open. The
+// Go heap and stacks in use after a GC, less those before, per connection,
+// is reported as B/conn; the kernel's socket buffers are not counted. The
+// clients are bare sockets, so nearly all of it is the gateway's (and
+// net/http's, whose server accepts every connection first).
+func BenchmarkIdleConn(b *testing.B) {
+	m := newModel(b, "m", nil)
+	for _, path := range []string{"fast", "nethttp"} {
+		b.Run("path="+path, func(b *testing.B) {
+			f := newFront(b, Config{NetHTTPOnly: path == "nethttp"})
+			f.Update([]EndpointRoute{oneVariant("ep", discard{}, m.route("m1"))})
+			addr := strings.TrimPrefix(f.srv.URL, "http://")
+			req := []byte("POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+			conns := make([]net.Conn, 0, b.N)
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			before := memInUse()
+			b.ResetTimer()
+			for range b.N {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				conns = append(conns, c)
+				if _, err := c.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				res, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, res.Body)
+				if res.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", res.StatusCode)
+				}
+			}
+			b.StopTimer()
+			// Let the gateway's goroutines settle into their wait for the
+			// next request.
+			time.Sleep(200 * time.Millisecond)
+			b.ReportMetric(float64(memInUse()-before)/float64(b.N), "B/conn")
+		})
+	}
+}
+
+// memInUse is the Go heap and stack memory in use after a full GC.
+func memInUse() int64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse + ms.StackInuse)
 }
 
 // discard is a Recorder that keeps nothing.

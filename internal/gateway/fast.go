@@ -131,7 +131,7 @@ func (g *Gateway) takeOver(w http.ResponseWriter, r *http.Request) *fastConn {
 	}
 	c := &fastConn{g: g, conn: conn}
 	c.br = bufio.NewReaderSize(&prefixReader{pre: pre, conn: conn}, fastBufSize)
-	c.bw = bufio.NewWriterSize(conn, fastBufSize)
+	c.takeWriter()
 	c.timeout = g.clock.AfterFunc(time.Hour, c.expire)
 	c.timeout.Stop()
 	c.watch = g.clock.AfterFunc(time.Hour, c.startWatching)
@@ -141,6 +141,27 @@ func (g *Gateway) takeOver(w http.ResponseWriter, r *http.Request) *fastConn {
 	c.busy = true
 	g.conns[c] = struct{}{}
 	return c
+}
+
+// writers holds the write buffers of client connections between requests,
+// so that an idle connection holds none.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, fastBufSize) }}
+
+// takeWriter gives the connection a write buffer for a request.
+func (c *fastConn) takeWriter() {
+	if c.bw == nil {
+		c.bw = writers.Get().(*bufio.Writer)
+		c.bw.Reset(c.conn)
+	}
+}
+
+// dropWriter gives the write buffer back, unflushed bytes and all.
+func (c *fastConn) dropWriter() {
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		writers.Put(c.bw)
+		c.bw = nil
+	}
 }
 
 // prefixReader reads pre, then the connection.
@@ -167,14 +188,20 @@ type replayConn struct {
 
 func (c *replayConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
-// firstRequest serves the invocation net/http read, then the connection.
-func (c *fastConn) firstRequest(start time.Time, r *http.Request, ep *endpointTable, target *variantTable, body []byte) {
+// passHeaders keeps the header lines of a request net/http read that the
+// model gets.
+func (c *fastConn) passHeaders(h http.Header) {
 	c.pass = c.pass[:0]
 	for _, k := range [...]string{hContentType, hAccept, hCustomAttributes, hInferenceID} {
-		if v, ok := r.Header[k]; ok && len(v) == 1 {
+		if v, ok := h[k]; ok && len(v) == 1 {
 			c.pass = appendHeader(c.pass, k, v[0])
 		}
 	}
+}
+
+// firstRequest serves the invocation net/http read, whose header lines
+// passHeaders kept, then the connection.
+func (c *fastConn) firstRequest(start time.Time, ep *endpointTable, target *variantTable, body []byte) {
 	keep := c.invoke(start, ep, target, body)
 	if keep && c.idle() {
 		c.serve()
@@ -230,6 +257,7 @@ func (c *fastConn) setBusy() bool {
 	c.g.connsMu.Unlock()
 	// A request that came as the idle timeout ran out is served.
 	c.stopWait(expired)
+	c.takeWriter()
 	return true
 }
 
@@ -267,6 +295,7 @@ func (c *fastConn) idle() bool {
 	if c.bw.Buffered() > 0 && c.bw.Flush() != nil {
 		return false
 	}
+	c.dropWriter()
 	c.g.connsMu.Lock()
 	defer c.g.connsMu.Unlock()
 	c.busy = false
@@ -307,10 +336,12 @@ func (c *fastConn) forget() {
 func (c *fastConn) close() {
 	c.forget()
 	c.conn.Close()
+	c.dropWriter()
 }
 
 func (c *fastConn) handBack() {
 	c.forget()
+	c.dropWriter()
 	c.g.handBack(&replayConn{Conn: c.conn, r: c.br})
 }
 

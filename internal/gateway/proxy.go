@@ -83,7 +83,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var openBodies atomic.Int32
 	defer func() {
 		// See upstreamBody: a transport may still hold a reading of it.
-		if openBodies.Load() == 0 {
+		if body != nil && openBodies.Load() == 0 {
 			putBody(body)
 		}
 	}()
@@ -114,7 +114,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if target != "" {
 			tv = ep.variant(target)
 		}
-		c.firstRequest(start, r, ep, tv, body.Bytes())
+		c.passHeaders(r.Header)
+		// The connection goes on on a goroutine of its own, which the
+		// Gateway's connection set owns: as this handler returns, net/http
+		// lets go of what it held for the connection.
+		b := body
+		body = nil
+		go func() {
+			c.firstRequest(start, ep, tv, b.Bytes())
+			putBody(b)
+		}()
 		return
 	}
 	x := exchange{g: g, w: w, r: r, start: start, endpoint: name, target: target, body: body.Bytes(), openBodies: &openBodies}
