@@ -241,11 +241,7 @@ func benchFastPath(b *testing.B, cfg Config, header string) {
 		`{"predictions": [{"score": 0.73, "label": "pos"}]}`[:49])
 
 	client := &memConn{}
-	c := &fastConn{g: g, conn: client}
-	c.br = bufio.NewReaderSize(client, fastBufSize)
-	c.bw = bufio.NewWriterSize(client, fastBufSize)
-	c.timeout = g.clock.AfterFunc(time.Hour, c.expire)
-	c.watch = g.clock.AfterFunc(time.Hour, c.startWatching)
+	c := newFastConn(g, client, client)
 	up := &memConn{}
 	in.putConn(&upstreamConn{conn: up, br: bufio.NewReaderSize(up, upstreamBufSize)})
 	b.ReportAllocs()

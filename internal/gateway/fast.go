@@ -129,8 +129,17 @@ func (g *Gateway) takeOver(w http.ResponseWriter, r *http.Request) *fastConn {
 		}
 		conn = rc.Conn
 	}
+	c := newFastConn(g, conn, &prefixReader{pre: pre, conn: conn})
+	c.busy = true
+	g.conns[c] = struct{}{}
+	return c
+}
+
+// newFastConn returns the fast path's state for a client connection whose
+// bytes r reads, in the middle of a request: with its write buffer.
+func newFastConn(g *Gateway, conn net.Conn, r io.Reader) *fastConn {
 	c := &fastConn{g: g, conn: conn}
-	c.br = bufio.NewReaderSize(&prefixReader{pre: pre, conn: conn}, fastBufSize)
+	c.br = bufio.NewReaderSize(r, fastBufSize)
 	c.takeWriter()
 	c.timeout = g.clock.AfterFunc(time.Hour, c.expire)
 	c.timeout.Stop()
@@ -138,8 +147,6 @@ func (g *Gateway) takeOver(w http.ResponseWriter, r *http.Request) *fastConn {
 	c.watch.Stop()
 	c.waitTimer = g.clock.AfterFunc(time.Hour, c.waitExpire)
 	c.waitTimer.Stop()
-	c.busy = true
-	g.conns[c] = struct{}{}
 	return c
 }
 
