@@ -119,7 +119,8 @@ func BenchmarkProxy(b *testing.B) {
 // connection holds in the gateway: each iteration opens a connection, sends
 // one invocation on it, reads the answer and keeps the connection open. The
 // Go heap and stacks in use after a GC, less those before, per connection,
-// is reported as B/conn; the kernel's socket buffers are not counted. The
+// is reported as B/conn, and again, as B/parked-conn, once the fast path's
+// connections have parked; the kernel's socket buffers are not counted. The
 // clients are bare sockets, so nearly all of it is the gateway's (and
 // net/http's, whose server accepts every connection first).
 func BenchmarkIdleConn(b *testing.B) {
@@ -158,9 +159,12 @@ func BenchmarkIdleConn(b *testing.B) {
 			}
 			b.StopTimer()
 			// Let the gateway's goroutines settle into their wait for the
-			// next request.
+			// next request; then wait for the fast path's connections to
+			// park.
 			time.Sleep(200 * time.Millisecond)
 			b.ReportMetric(float64(memInUse()-before)/float64(b.N), "B/conn")
+			time.Sleep(parkAfter + 500*time.Millisecond)
+			b.ReportMetric(float64(memInUse()-before)/float64(b.N), "B/parked-conn")
 		})
 	}
 }

@@ -456,6 +456,49 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestParkedConn: a connection idle for parkAfter parks, giving its read
+// buffer back; it still serves its next request, and the idle timeout
+// still closes it.
+func TestParkedConn(t *testing.T) {
+	m := echoModel(t)
+	clk := clock.NewFake()
+	f, rc := takenOver(t, Config{Clock: clk, IdleTimeout: time.Minute}, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	park := func() {
+		t.Helper()
+		if err := clk.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatalf("the idle timer was never armed: %v", err)
+		}
+		clk.Advance(parkAfter)
+		waitUntil(t, "the connection to park", func() bool { return f.parked() == 1 })
+	}
+	park()
+	rc.send(invocation("ep", "", "x"))
+	if res, body := rc.read(); res.StatusCode != 200 || body != "||x" {
+		t.Fatalf("request on a parked connection: %d %q", res.StatusCode, body)
+	}
+	park()
+	// Parked, the connection waits for the rest of the idle timeout.
+	if err := clk.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatalf("the idle timer was not armed again: %v", err)
+	}
+	clk.Advance(time.Minute - parkAfter)
+	rc.expectClosed("the idle timeout of a parked connection")
+}
+
+func (f *front) parked() int {
+	f.connsMu.Lock()
+	defer f.connsMu.Unlock()
+	n := 0
+	for c := range f.conns {
+		if c.parked {
+			n++
+		}
+	}
+	return n
+}
+
 func (f *front) takenOver() int {
 	f.connsMu.Lock()
 	defer f.connsMu.Unlock()
