@@ -40,6 +40,13 @@ type Service interface {
 	// AlarmHistory returns an alarm's history, or every alarm's for "".
 	AlarmHistory(ctx context.Context, name string) ([]AlarmHistoryItem, error)
 
+	// ListTags, AddTags and DeleteTags read and change the tags of the
+	// model, endpoint config, endpoint or alarm an ARN names (ParseARN).
+	// AddTags returns the resource's tags after the change.
+	ListTags(ctx context.Context, arn string) ([]Tag, error)
+	AddTags(ctx context.Context, arn string, tags []Tag) ([]Tag, error)
+	DeleteTags(ctx context.Context, arn string, keys []string) error
+
 	GetMetricStatistics(ctx context.Context, q MetricQuery) ([]Datapoint, error)
 	ListMetrics(ctx context.Context, namespace, metricName string, dims []Dimension) ([]Metric, error)
 }

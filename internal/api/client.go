@@ -205,6 +205,20 @@ func (c *Client) AlarmHistory(ctx context.Context, name string) ([]kiln.AlarmHis
 	return out, c.do(ctx, "GET", "/v1/alarms/"+esc(name)+"/history", nil, &out)
 }
 
+func (c *Client) ListTags(ctx context.Context, arn string) ([]kiln.Tag, error) {
+	var out []kiln.Tag
+	return out, c.do(ctx, "GET", "/v1/tags?arn="+url.QueryEscape(arn), nil, &out)
+}
+
+func (c *Client) AddTags(ctx context.Context, arn string, tags []kiln.Tag) ([]kiln.Tag, error) {
+	var out []kiln.Tag
+	return out, c.do(ctx, "POST", "/v1/tags", TagsInput{ResourceArn: arn, Tags: tags}, &out)
+}
+
+func (c *Client) DeleteTags(ctx context.Context, arn string, keys []string) error {
+	return c.do(ctx, "POST", "/v1/tags/delete", TagsInput{ResourceArn: arn, TagKeys: keys}, nil)
+}
+
 // Get fetches a raw JSON document, for routes outside kiln.Service (metrics).
 func (c *Client) Get(ctx context.Context, path string, out any) error {
 	return c.do(ctx, "GET", path, nil, out)

@@ -195,6 +195,9 @@ var cwOps = map[string]cwOp{
 	"GetMetricStatistics":  (*CloudWatch).getMetricStatistics,
 	"GetMetricData":        (*CloudWatch).getMetricData,
 	"ListMetrics":          (*CloudWatch).listMetrics,
+	"TagResource":          (*CloudWatch).tagResource,
+	"UntagResource":        (*CloudWatch).untagResource,
+	"ListTagsForResource":  (*CloudWatch).listTagsForResource,
 }
 
 // ServeHTTP answers one CloudWatch request in the protocol it came in.

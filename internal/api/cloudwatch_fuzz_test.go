@@ -17,7 +17,10 @@ import (
 // answer each with a 2xx or a 4xx, never a 5xx, and never panic (ServeHTTP
 // turns a panic into a 500, so that is caught too).
 
-var cwFuzzOps = []string{"PutMetricAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState", "DescribeAlarmHistory", "GetMetricStatistics", "GetMetricData", "ListMetrics", "Nope", ""}
+var cwFuzzOps = []string{"PutMetricAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState", "DescribeAlarmHistory", "GetMetricStatistics", "GetMetricData", "ListMetrics", "TagResource", "UntagResource", "ListTagsForResource", "Nope", ""}
+
+// fuzzAlarmARN is the ARN of the alarm fuzzService holds.
+const fuzzAlarmARN = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:a"
 
 func fuzzService() *memAlarms {
 	svc := newMemAlarms()
@@ -52,7 +55,10 @@ func FuzzCBOR(f *testing.F) {
 			"Period": cbor.Uint(60), "Statistics": cbor.List{s("Sum"), s("Average")}},
 		"GetMetricData": {"StartTime": &cbor.Tag{ID: 1, Value: cbor.Uint(1)}, "EndTime": ts, "MetricDataQueries": cbor.List{cbor.Map{"Id": s("m1"),
 			"MetricStat": cbor.Map{"Metric": cbor.Map{"Namespace": s("AWS/SageMaker"), "MetricName": s("Invocations")}, "Period": cbor.Uint(60), "Stat": s("p99")}}}},
-		"ListMetrics": {"Namespace": s("AWS/SageMaker"), "Dimensions": cbor.List{cbor.Map{"Name": s("EndpointName")}}},
+		"ListMetrics":         {"Namespace": s("AWS/SageMaker"), "Dimensions": cbor.List{cbor.Map{"Name": s("EndpointName")}}},
+		"TagResource":         {"ResourceARN": s(fuzzAlarmARN), "Tags": cbor.List{cbor.Map{"Key": s("k"), "Value": s("v")}}},
+		"UntagResource":       {"ResourceARN": s(fuzzAlarmARN), "TagKeys": cbor.List{s("k")}},
+		"ListTagsForResource": {"ResourceARN": s(fuzzAlarmARN)},
 	}
 	for op, in := range seeds {
 		f.Add(op, cbor.Encode(in))
@@ -89,6 +95,9 @@ func FuzzJSON10(f *testing.F) {
 		"GetMetricStatistics":  `{"Namespace":"AWS/SageMaker","MetricName":"Invocations","StartTime":1,"EndTime":1e9,"Period":60,"ExtendedStatistics":["p99"],"Unit":"None"}`,
 		"GetMetricData":        `{"StartTime":1,"EndTime":2e9,"ScanBy":"TimestampAscending","MetricDataQueries":[{"Id":"a","Label":"l","MetricStat":{"Metric":{"Namespace":"AWS/SageMaker","MetricName":"Invocations","Dimensions":[{"Name":"EndpointName","Value":"d"}]},"Period":60,"Stat":"Sum"}}]}`,
 		"ListMetrics":          `{"MetricName":"Invocations","NextToken":"bWV0cmljczow"}`,
+		"TagResource":          `{"ResourceARN":"` + fuzzAlarmARN + `","Tags":[{"Key":"k","Value":"v"}]}`,
+		"UntagResource":        `{"ResourceARN":"` + fuzzAlarmARN + `","TagKeys":["k"]}`,
+		"ListTagsForResource":  `{"ResourceARN":"` + fuzzAlarmARN + `"}`,
 	}
 	for op, body := range seeds {
 		f.Add(op, []byte(body))
@@ -117,6 +126,9 @@ func FuzzQuery(f *testing.F) {
 		"Action=GetMetricData&Version=2010-08-01&StartTime=2025-01-01T00%3A00%3A00Z&EndTime=2025-01-02T00%3A00%3A00Z&MetricDataQueries.member.1.Id=m&MetricDataQueries.member.1.MetricStat.Metric.Namespace=AWS%2FSageMaker&MetricDataQueries.member.1.MetricStat.Metric.MetricName=Invocations&MetricDataQueries.member.1.MetricStat.Period=60&MetricDataQueries.member.1.MetricStat.Stat=Sum",
 		"Action=ListMetrics&Version=2010-08-01&Dimensions.member.1.Name=EndpointName",
 		"Action=DescribeAlarms&AlarmNames=x&AlarmNames.member.1=y",
+		"Action=TagResource&Version=2010-08-01&ResourceARN=arn%3Aaws%3Acloudwatch%3Aus-east-1%3A000000000000%3Aalarm%3Aa&Tags.member.1.Key=k&Tags.member.1.Value=v",
+		"Action=UntagResource&Version=2010-08-01&ResourceARN=arn%3Aaws%3Acloudwatch%3Aus-east-1%3A000000000000%3Aalarm%3Aa&TagKeys.member.1=k",
+		"Action=ListTagsForResource&Version=2010-08-01&ResourceARN=arn%3Aaws%3Acloudwatch%3Aus-east-1%3A000000000000%3Aalarm%3Aa",
 		"Action=%zz",
 	}
 	for _, s := range seeds {

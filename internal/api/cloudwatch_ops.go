@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -84,6 +85,13 @@ func (c *CloudWatch) putMetricAlarm(ctx context.Context, in cwParams) (cwObj, er
 		return nil, cwErrValidation("Unit %q is not one of CloudWatch's standard units.", a.Unit)
 	}
 	a.DatapointsToAlarm = dta
+	// CloudWatch ignores the Tags of a PutMetricAlarm that updates an
+	// alarm: TagResource and UntagResource change them.
+	if old, err := c.Service.GetAlarm(ctx, a.AlarmName); err == nil {
+		a.Tags = old.Tags
+	} else if kiln.ErrorCode(err) != kiln.ENOTFOUND {
+		return nil, err
+	}
 	if _, err := c.Service.PutAlarm(ctx, &a); err != nil {
 		return nil, err
 	}
@@ -711,4 +719,81 @@ func cwDecodeToken(kind, token string) (string, bool) {
 	}
 	pos, ok := strings.CutPrefix(string(b), kind+":")
 	return pos, ok
+}
+
+// cwTagsTarget reads ResourceARN, which must name an alarm.
+func cwTagsTarget(in cwParams) (string, error) {
+	arn := in.str("ResourceARN")
+	if err := in.err(); err != nil {
+		return "", err
+	}
+	switch {
+	case arn == "":
+		return "", cwErrMissing("ResourceARN is required.")
+	case !strings.HasPrefix(arn, "arn:aws:cloudwatch:"):
+		return "", cwErrValidation("ResourceARN %q is not a CloudWatch alarm's ARN (arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME).", truncate(arn, 200))
+	}
+	return arn, nil
+}
+
+// cwTagsError gives the tag operations' not-found error its own shape.
+func cwTagsError(err error) error {
+	if kiln.ErrorCode(err) == kiln.ENOTFOUND {
+		return &cwError{status: http.StatusNotFound, code: "ResourceNotFoundException", shape: cwShapeNS + "ResourceNotFoundException", msg: kiln.ErrorMessage(err)}
+	}
+	return err
+}
+
+// cwTags encodes tags as a result member.
+func cwTags(tags []kiln.Tag) []any {
+	out := make([]any, 0, len(tags))
+	for _, t := range tags {
+		out = append(out, cwObj{{"Key", t.Key}, {"Value", t.Value}})
+	}
+	return out
+}
+
+func (c *CloudWatch) tagResource(ctx context.Context, in cwParams) (cwObj, error) {
+	arn, err := cwTagsTarget(in)
+	if err != nil {
+		return nil, err
+	}
+	var tags []kiln.Tag
+	for _, t := range in.structs("Tags") {
+		tags = append(tags, kiln.Tag{Key: t.str("Key"), Value: t.str("Value")})
+	}
+	if err := in.err(); err != nil {
+		return nil, err
+	}
+	if _, err = c.Service.AddTags(ctx, arn, tags); err != nil {
+		return nil, cwTagsError(err)
+	}
+	return cwObj{}, nil // an empty result, which the query protocol sends
+}
+
+func (c *CloudWatch) untagResource(ctx context.Context, in cwParams) (cwObj, error) {
+	arn, err := cwTagsTarget(in)
+	if err != nil {
+		return nil, err
+	}
+	keys := in.strs("TagKeys")
+	if err := in.err(); err != nil {
+		return nil, err
+	}
+	if err := c.Service.DeleteTags(ctx, arn, keys); err != nil {
+		return nil, cwTagsError(err)
+	}
+	return cwObj{}, nil
+}
+
+func (c *CloudWatch) listTagsForResource(ctx context.Context, in cwParams) (cwObj, error) {
+	arn, err := cwTagsTarget(in)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := c.Service.ListTags(ctx, arn)
+	if err != nil {
+		return nil, cwTagsError(err)
+	}
+	return cwObj{{"Tags", cwTags(tags)}}, nil
 }

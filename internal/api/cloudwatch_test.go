@@ -40,6 +40,41 @@ func newMemAlarms() *memAlarms {
 	return &memAlarms{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), alarms: map[string]kiln.Alarm{}, points: map[string][]kiln.Datapoint{}}
 }
 
+// changeTags applies f to the tags of the alarm an ARN names.
+func (m *memAlarms) changeTags(arn string, f func([]kiln.Tag) ([]kiln.Tag, error)) ([]kiln.Tag, error) {
+	kind, _, _, name, err := kiln.ParseARN(arn)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.alarms[name]
+	if kind != kiln.KindAlarm || !ok {
+		return nil, kiln.Errorf(kiln.ENOTFOUND, "%s", kiln.ResourceNotFound(arn))
+	}
+	if f == nil {
+		return a.Tags, nil
+	}
+	if a.Tags, err = f(a.Tags); err != nil {
+		return nil, err
+	}
+	m.alarms[name] = a
+	return a.Tags, nil
+}
+
+func (m *memAlarms) ListTags(_ context.Context, arn string) ([]kiln.Tag, error) {
+	return m.changeTags(arn, nil)
+}
+
+func (m *memAlarms) AddTags(_ context.Context, arn string, tags []kiln.Tag) ([]kiln.Tag, error) {
+	return m.changeTags(arn, func(old []kiln.Tag) ([]kiln.Tag, error) { return kiln.AddTags(old, tags) })
+}
+
+func (m *memAlarms) DeleteTags(_ context.Context, arn string, keys []string) error {
+	_, err := m.changeTags(arn, func(old []kiln.Tag) ([]kiln.Tag, error) { return kiln.RemoveTags(old, keys) })
+	return err
+}
+
 func (m *memAlarms) PutAlarm(_ context.Context, a *kiln.Alarm) (*kiln.Alarm, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err

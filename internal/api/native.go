@@ -128,6 +128,21 @@ func (n *Native) Handler() http.Handler {
 		}
 		return s.GetAlarm(r.Context(), r.PathValue("name"))
 	}))
+	mux.HandleFunc("GET /v1/tags", n.get(func(r *http.Request) (any, error) { return s.ListTags(r.Context(), r.URL.Query().Get("arn")) }))
+	mux.HandleFunc("POST /v1/tags", n.get(func(r *http.Request) (any, error) {
+		var in TagsInput
+		if err := decode(r, &in); err != nil {
+			return nil, err
+		}
+		return s.AddTags(r.Context(), in.ResourceArn, in.Tags)
+	}))
+	mux.HandleFunc("POST /v1/tags/delete", n.del(func(r *http.Request) error {
+		var in TagsInput
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		return s.DeleteTags(r.Context(), in.ResourceArn, in.TagKeys)
+	}))
 	mux.HandleFunc("POST /v1/metrics/statistics", n.get(func(r *http.Request) (any, error) {
 		var q kiln.MetricQuery
 		if err := decode(r, &q); err != nil {
@@ -153,6 +168,14 @@ type SetStateInput struct {
 	StateValue      string `json:"StateValue"`
 	StateReason     string `json:"StateReason"`
 	StateReasonData string `json:"StateReasonData,omitempty"`
+}
+
+// TagsInput is the body of POST /v1/tags (Tags) and POST /v1/tags/delete
+// (TagKeys).
+type TagsInput struct {
+	ResourceArn string     `json:"ResourceArn"`
+	Tags        []kiln.Tag `json:"Tags,omitempty"`
+	TagKeys     []string   `json:"TagKeys,omitempty"`
 }
 
 // ListMetricsInput is the body of POST /v1/metrics/list.

@@ -208,6 +208,57 @@ var sageMakerOps = map[string]sageMakerOp{
 		return struct{}{}, s.DeleteEndpoint(ctx, in.EndpointName)
 	},
 	"ListEndpoints": listEndpoints,
+
+	"AddTags": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+		var in struct {
+			ResourceArn string     `json:"ResourceArn"`
+			Tags        []kiln.Tag `json:"Tags"`
+		}
+		if err := decodeAWSJSON(body, &in); err != nil {
+			return nil, err
+		}
+		if err := sageMakerARN(in.ResourceArn); err != nil {
+			return nil, err
+		}
+		tags, err := sm.Service.AddTags(ctx, in.ResourceArn, in.Tags)
+		return tagsResponse{Tags: tags}, err
+	},
+	"DeleteTags": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+		var in struct {
+			ResourceArn string   `json:"ResourceArn"`
+			TagKeys     []string `json:"TagKeys"`
+		}
+		if err := decodeAWSJSON(body, &in); err != nil {
+			return nil, err
+		}
+		if err := sageMakerARN(in.ResourceArn); err != nil {
+			return nil, err
+		}
+		return struct{}{}, sm.Service.DeleteTags(ctx, in.ResourceArn, in.TagKeys)
+	},
+	"ListTags": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+		var in struct {
+			ResourceArn string  `json:"ResourceArn"`
+			MaxResults  *int    `json:"MaxResults"`
+			NextToken   *string `json:"NextToken"`
+		}
+		if err := decodeAWSJSON(body, &in); err != nil {
+			return nil, err
+		}
+		if err := sageMakerARN(in.ResourceArn); err != nil {
+			return nil, err
+		}
+		// A resource has at most 50 tags, which is one page: no token
+		// is ever returned.
+		if in.MaxResults != nil && (*in.MaxResults < 50 || *in.MaxResults > 100) {
+			return nil, validation("MaxResults must be 50 to 100, got %d.", *in.MaxResults)
+		}
+		if in.NextToken != nil && *in.NextToken != "" {
+			return nil, validation("The NextToken %q is not one this operation returned.", truncate(*in.NextToken, 100))
+		}
+		tags, err := sm.Service.ListTags(ctx, in.ResourceArn)
+		return tagsResponse{Tags: tags}, err
+	},
 }
 
 // arn returns have, or the ARN of a record that has none.
@@ -298,6 +349,22 @@ func (sm *SageMaker) fail(w http.ResponseWriter, err error) {
 		sm.Logger.Error("SageMaker request failed", "err", err, "request_id", w.Header().Get(headerRequestID))
 	}
 	writeAWSJSONError(w, http.StatusInternalServerError, codeInternal, kiln.ErrorMessage(err))
+}
+
+// tagsResponse answers AddTags and ListTags.
+type tagsResponse struct {
+	Tags []kiln.Tag `json:"Tags"`
+}
+
+// sageMakerARN refuses an ARN that is missing or not SageMaker's.
+func sageMakerARN(arn string) error {
+	switch {
+	case arn == "":
+		return validation("ResourceArn is required.")
+	case !strings.HasPrefix(arn, "arn:aws:sagemaker:"):
+		return validation("ResourceArn %q is not a SageMaker ARN (arn:aws:sagemaker:REGION:ACCOUNT:endpoint/NAME or the like).", truncate(arn, 200))
+	}
+	return nil
 }
 
 // decodeName decodes a request whose one member is a required name.

@@ -298,3 +298,57 @@ func (s *memService) setEndpoint(name string, f func(*kiln.Endpoint)) {
 	f(&ep)
 	s.eps[name] = ep
 }
+
+// changeTags applies f to the tags of the resource an ARN names; f nil
+// only reads them.
+func (s *memService) changeTags(arn string, f func([]kiln.Tag) ([]kiln.Tag, error)) ([]kiln.Tag, error) {
+	kind, _, _, name, err := kiln.ParseARN(arn)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var tags *[]kiln.Tag
+	switch kind {
+	case kiln.KindModel:
+		if m, ok := s.models[name]; ok {
+			defer func() { s.models[name] = m }()
+			tags = &m.Tags
+		}
+	case kiln.KindEndpointConfig:
+		if c, ok := s.configs[name]; ok {
+			defer func() { s.configs[name] = c }()
+			tags = &c.Tags
+		}
+	case kiln.KindEndpoint:
+		if e, ok := s.eps[name]; ok {
+			defer func() { s.eps[name] = e }()
+			tags = &e.Tags
+		}
+	}
+	if tags == nil {
+		return nil, kiln.Errorf(kiln.ENOTFOUND, "%s", kiln.ResourceNotFound(arn))
+	}
+	if f == nil {
+		return *tags, nil
+	}
+	next, err := f(*tags)
+	if err != nil {
+		return nil, err
+	}
+	*tags = next
+	return next, nil
+}
+
+func (s *memService) ListTags(_ context.Context, arn string) ([]kiln.Tag, error) {
+	return s.changeTags(arn, nil)
+}
+
+func (s *memService) AddTags(_ context.Context, arn string, tags []kiln.Tag) ([]kiln.Tag, error) {
+	return s.changeTags(arn, func(old []kiln.Tag) ([]kiln.Tag, error) { return kiln.AddTags(old, tags) })
+}
+
+func (s *memService) DeleteTags(_ context.Context, arn string, keys []string) error {
+	_, err := s.changeTags(arn, func(old []kiln.Tag) ([]kiln.Tag, error) { return kiln.RemoveTags(old, keys) })
+	return err
+}

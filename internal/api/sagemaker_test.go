@@ -520,6 +520,9 @@ func FuzzSageMakerRequest(f *testing.F) {
 	f.Add("SageMaker.UpdateEndpointWeightsAndCapacities", `{"EndpointName":"e","DesiredWeightsAndCapacities":[{"VariantName":"v","DesiredWeight":2}]}`)
 	f.Add("SageMaker.ListEndpoints", `{"SortBy":"Status","SortOrder":"Ascending","MaxResults":1,"NextToken":"eyJiIjoiU3RhdHVzIn0","CreationTimeAfter":1.5}`)
 	f.Add("SageMaker.DescribeEndpoint", `{"EndpointName":"e"}`)
+	f.Add("SageMaker.AddTags", `{"ResourceArn":"arn:aws:sagemaker:us-east-1:000000000000:endpoint/e","Tags":[{"Key":"k","Value":"v"}]}`)
+	f.Add("SageMaker.ListTags", `{"ResourceArn":"arn:aws:sagemaker:us-east-1:000000000000:model/m","MaxResults":50}`)
+	f.Add("SageMaker.DeleteTags", `{"ResourceArn":"arn:aws:sagemaker:us-east-1:000000000000:endpoint-config/c","TagKeys":["k"]}`)
 	f.Add("SageMaker.Nope", `{"a":[1,{"b":null}]}`)
 	f.Add("", `{`)
 

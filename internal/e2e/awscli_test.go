@@ -162,6 +162,21 @@ func TestAWSCLICloudWatch(t *testing.T) {
 		t.Errorf("put-metric-alarm with more datapoints to alarm than evaluation periods: %v\n%s", err, errOut)
 	}
 
+	// Tags: those given to put-metric-alarm, and those added after.
+	arn := "arn:aws:cloudwatch:us-east-1:000000000000:alarm:cli-5xx"
+	cli.mustJSON(nil, "tag-resource", "--resource-arn", arn, "--tags", "Key=env,Value=prod")
+	var tags struct{ Tags []struct{ Key, Value string } }
+	cli.mustJSON(&tags, "list-tags-for-resource", "--resource-arn", arn)
+	if len(tags.Tags) != 2 || tags.Tags[0].Key != "team" || tags.Tags[0].Value != "ml" || tags.Tags[1].Key != "env" || tags.Tags[1].Value != "prod" {
+		t.Errorf("list-tags-for-resource = %+v, want team=ml and env=prod", tags)
+	}
+	cli.mustJSON(nil, "untag-resource", "--resource-arn", arn, "--tag-keys", "team")
+	tags.Tags = nil
+	cli.mustJSON(&tags, "list-tags-for-resource", "--resource-arn", arn)
+	if len(tags.Tags) != 1 || tags.Tags[0].Key != "env" {
+		t.Errorf("list-tags-for-resource after untag-resource = %+v, want env=prod", tags)
+	}
+
 	cli.mustJSON(nil, "delete-alarms", "--alarm-names", "cli-5xx")
 	alarms = cliAlarms{}
 	cli.mustJSON(&alarms, "describe-alarms")
