@@ -47,6 +47,9 @@ type Service interface {
 	AddTags(ctx context.Context, arn string, tags []Tag) ([]Tag, error)
 	DeleteTags(ctx context.Context, arn string, keys []string) error
 
+	// PutMetricData records data points of a metric a client publishes,
+	// in any namespace but AWS/'s (ValidateMetricData).
+	PutMetricData(ctx context.Context, namespace string, data []MetricDatum) error
 	GetMetricStatistics(ctx context.Context, q MetricQuery) ([]Datapoint, error)
 	ListMetrics(ctx context.Context, namespace, metricName string, dims []Dimension) ([]Metric, error)
 }

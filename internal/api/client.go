@@ -229,6 +229,10 @@ func (c *Client) GetMetricStatistics(ctx context.Context, q kiln.MetricQuery) ([
 	return out, c.do(ctx, "POST", "/v1/metrics/statistics", q, &out)
 }
 
+func (c *Client) PutMetricData(ctx context.Context, namespace string, data []kiln.MetricDatum) error {
+	return c.do(ctx, "POST", "/v1/metrics/data", PutMetricDataInput{Namespace: namespace, MetricData: data}, nil)
+}
+
 func (c *Client) ListMetrics(ctx context.Context, namespace, metricName string, dims []kiln.Dimension) ([]kiln.Metric, error) {
 	var out []kiln.Metric
 	return out, c.do(ctx, "POST", "/v1/metrics/list", ListMetricsInput{Namespace: namespace, MetricName: metricName, Dimensions: dims}, &out)

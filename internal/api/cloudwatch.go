@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -195,6 +197,7 @@ var cwOps = map[string]cwOp{
 	"GetMetricStatistics":  (*CloudWatch).getMetricStatistics,
 	"GetMetricData":        (*CloudWatch).getMetricData,
 	"ListMetrics":          (*CloudWatch).listMetrics,
+	"PutMetricData":        (*CloudWatch).putMetricData,
 	"TagResource":          (*CloudWatch).tagResource,
 	"UntagResource":        (*CloudWatch).untagResource,
 	"ListTagsForResource":  (*CloudWatch).listTagsForResource,
@@ -239,6 +242,26 @@ func cwStart(w http.ResponseWriter, proto cwProtocol) string {
 	return reqID
 }
 
+// cwDecompress undoes a request body's Content-Encoding: gzip, up to
+// MaxRequestBody bytes.
+func cwDecompress(enc string, body []byte) ([]byte, error) {
+	if !strings.EqualFold(strings.TrimSpace(enc), "gzip") {
+		return nil, cwErrValidation("Content-Encoding %q is not supported: send gzip or none.", truncate(enc, 50))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, cwErrValidation("The request body is not valid gzip: %v.", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, MaxRequestBody+1))
+	if err != nil {
+		return nil, cwErrValidation("The request body is not valid gzip: %v.", err)
+	}
+	if len(out) > MaxRequestBody {
+		return nil, &cwError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge", msg: fmt.Sprintf("The request body is larger than %d bytes once decompressed.", MaxRequestBody)}
+	}
+	return out, nil
+}
+
 func (c *CloudWatch) serve(r *http.Request, proto cwProtocol) (op string, out cwObj, err error) {
 	if r.Method != http.MethodPost && !(proto == cwQuery && r.Method == http.MethodGet) {
 		return "", nil, &cwError{status: http.StatusMethodNotAllowed, code: "InvalidAction", shape: "UnknownOperationException", msg: fmt.Sprintf("CloudWatch requests are POSTs, not %s.", r.Method)}
@@ -250,6 +273,12 @@ func (c *CloudWatch) serve(r *http.Request, proto cwProtocol) (op string, out cw
 			return "", nil, &cwError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge", msg: fmt.Sprintf("The request body is larger than %d bytes.", mbe.Limit)}
 		}
 		return "", nil, cwErrValidation("The request body could not be read: %v.", err)
+	}
+	if enc := r.Header.Get("Content-Encoding"); enc != "" {
+		// The SDKs compress PutMetricData's bodies.
+		if body, err = cwDecompress(enc, body); err != nil {
+			return "", nil, err
+		}
 	}
 	var in cwParams
 	switch proto {

@@ -17,7 +17,7 @@ import (
 // answer each with a 2xx or a 4xx, never a 5xx, and never panic (ServeHTTP
 // turns a panic into a 500, so that is caught too).
 
-var cwFuzzOps = []string{"PutMetricAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState", "DescribeAlarmHistory", "GetMetricStatistics", "GetMetricData", "ListMetrics", "TagResource", "UntagResource", "ListTagsForResource", "Nope", ""}
+var cwFuzzOps = []string{"PutMetricAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState", "DescribeAlarmHistory", "GetMetricStatistics", "GetMetricData", "ListMetrics", "PutMetricData", "TagResource", "UntagResource", "ListTagsForResource", "Nope", ""}
 
 // fuzzAlarmARN is the ARN of the alarm fuzzService holds.
 const fuzzAlarmARN = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:a"
@@ -59,6 +59,9 @@ func FuzzCBOR(f *testing.F) {
 		"TagResource":         {"ResourceARN": s(fuzzAlarmARN), "Tags": cbor.List{cbor.Map{"Key": s("k"), "Value": s("v")}}},
 		"UntagResource":       {"ResourceARN": s(fuzzAlarmARN), "TagKeys": cbor.List{s("k")}},
 		"ListTagsForResource": {"ResourceARN": s(fuzzAlarmARN)},
+		"PutMetricData": {"Namespace": s("App"), "MetricData": cbor.List{cbor.Map{"MetricName": s("m"), "Value": cbor.Float64(1.5), "Timestamp": ts,
+			"Dimensions": cbor.List{cbor.Map{"Name": s("d"), "Value": s("v")}}}, cbor.Map{"MetricName": s("m"), "Values": cbor.List{cbor.Float64(1), cbor.Uint(2)}, "Counts": cbor.List{cbor.Uint(3), cbor.Float64(1)}},
+			cbor.Map{"MetricName": s("m"), "StatisticValues": cbor.Map{"SampleCount": cbor.Uint(2), "Sum": cbor.Float64(3), "Minimum": cbor.Float64(1), "Maximum": cbor.Float64(2)}}}},
 	}
 	for op, in := range seeds {
 		f.Add(op, cbor.Encode(in))
@@ -98,6 +101,7 @@ func FuzzJSON10(f *testing.F) {
 		"TagResource":          `{"ResourceARN":"` + fuzzAlarmARN + `","Tags":[{"Key":"k","Value":"v"}]}`,
 		"UntagResource":        `{"ResourceARN":"` + fuzzAlarmARN + `","TagKeys":["k"]}`,
 		"ListTagsForResource":  `{"ResourceARN":"` + fuzzAlarmARN + `"}`,
+		"PutMetricData":        `{"Namespace":"App","MetricData":[{"MetricName":"m","Value":1,"Unit":"Count"},{"MetricName":"m","Values":[1,2],"Counts":[1,1],"Timestamp":1.7e9}]}`,
 	}
 	for op, body := range seeds {
 		f.Add(op, []byte(body))
@@ -129,6 +133,7 @@ func FuzzQuery(f *testing.F) {
 		"Action=TagResource&Version=2010-08-01&ResourceARN=arn%3Aaws%3Acloudwatch%3Aus-east-1%3A000000000000%3Aalarm%3Aa&Tags.member.1.Key=k&Tags.member.1.Value=v",
 		"Action=UntagResource&Version=2010-08-01&ResourceARN=arn%3Aaws%3Acloudwatch%3Aus-east-1%3A000000000000%3Aalarm%3Aa&TagKeys.member.1=k",
 		"Action=ListTagsForResource&Version=2010-08-01&ResourceARN=arn%3Aaws%3Acloudwatch%3Aus-east-1%3A000000000000%3Aalarm%3Aa",
+		"Action=PutMetricData&Version=2010-08-01&Namespace=App&MetricData.member.1.MetricName=m&MetricData.member.1.Value=1.5&MetricData.member.1.Dimensions.member.1.Name=d&MetricData.member.1.Dimensions.member.1.Value=v&MetricData.member.2.MetricName=m&MetricData.member.2.StatisticValues.SampleCount=2&MetricData.member.2.StatisticValues.Sum=3&MetricData.member.2.StatisticValues.Minimum=1&MetricData.member.2.StatisticValues.Maximum=2",
 		"Action=%zz",
 	}
 	for _, s := range seeds {

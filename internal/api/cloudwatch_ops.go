@@ -797,3 +797,49 @@ func (c *CloudWatch) listTagsForResource(ctx context.Context, in cwParams) (cwOb
 	}
 	return cwObj{{"Tags", cwTags(tags)}}, nil
 }
+
+func (c *CloudWatch) putMetricData(ctx context.Context, in cwParams) (cwObj, error) {
+	namespace := in.str("Namespace")
+	if in.has("EntityMetricData") {
+		return nil, cwErrValidation("EntityMetricData: entities are not supported by Kiln; use MetricData.")
+	}
+	var data []kiln.MetricDatum
+	for _, m := range in.structs("MetricData") {
+		d := kiln.MetricDatum{
+			MetricName: m.str("MetricName"),
+			Dimensions: cwReadDimensions(m, "Dimensions", true),
+			Unit:       m.str("Unit"),
+			Values:     m.floats("Values"),
+			Counts:     m.floats("Counts"),
+		}
+		if t, ok := m.time("Timestamp"); ok {
+			d.Timestamp = t
+		}
+		if v, ok := m.float("Value"); ok {
+			d.Value = &v
+		}
+		if s, ok := m.sub("StatisticValues"); ok {
+			var set kiln.StatisticSet
+			set.SampleCount, _ = s.float("SampleCount")
+			set.Sum, _ = s.float("Sum")
+			set.Minimum, _ = s.float("Minimum")
+			set.Maximum, _ = s.float("Maximum")
+			d.StatisticValues = &set
+		}
+		if d.Unit != "" && !cwIsStandardUnit(d.Unit) {
+			return nil, cwErrValidation("%s.Unit %q is not one of CloudWatch's standard units.", m.path, d.Unit)
+		}
+		data = append(data, d)
+	}
+	if err := in.err(); err != nil {
+		return nil, err
+	}
+	if err := c.Service.PutMetricData(ctx, namespace, data); err != nil {
+		if kiln.ErrorCode(err) == kiln.EINVALID {
+			// PutMetricData's errors are InvalidParameterValue.
+			return nil, &cwError{status: http.StatusBadRequest, code: "InvalidParameterValue", shape: cwShapeNS + "InvalidParameterValueException", msg: kiln.ErrorMessage(err)}
+		}
+		return nil, err
+	}
+	return nil, nil
+}

@@ -2,9 +2,11 @@ package api
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -60,6 +62,10 @@ func (m *memAlarms) changeTags(arn string, f func([]kiln.Tag) ([]kiln.Tag, error
 	}
 	m.alarms[name] = a
 	return a.Tags, nil
+}
+
+func (m *memAlarms) PutMetricData(_ context.Context, namespace string, data []kiln.MetricDatum) error {
+	return kiln.ValidateMetricData(namespace, data, m.now)
 }
 
 func (m *memAlarms) ListTags(_ context.Context, arn string) ([]kiln.Tag, error) {
@@ -322,8 +328,8 @@ func TestCloudWatchCBOR(t *testing.T) {
 	if status != 400 || h.Get("X-Amzn-Query-Error") != "ValidationError;Sender" || !strings.Contains(out["message"].(string), "Period") {
 		t.Fatalf("PutMetricAlarm with a string Period: %d %v %v", status, h, out)
 	}
-	status, _, out = cborCall(t, srv.URL, "PutMetricData", cbor.Map{})
-	if status != 404 || out["__type"] != "UnknownOperationException" || !strings.Contains(out["message"].(string), "PutMetricData") {
+	status, _, out = cborCall(t, srv.URL, "PutDashboard", cbor.Map{})
+	if status != 404 || out["__type"] != "UnknownOperationException" || !strings.Contains(out["message"].(string), "PutDashboard") {
 		t.Fatalf("unknown operation: %d %v", status, out)
 	}
 
@@ -565,7 +571,7 @@ func TestCloudWatchQuery(t *testing.T) {
 	}{
 		{url.Values{"Action": {"DeleteAlarms"}, "AlarmNames.member.1": {"nope"}}, 404, "ResourceNotFound", "nope"},
 		{url.Values{"Action": {"DeleteAlarms"}, "AlarmNames": {""}}, 400, "ValidationError", "AlarmNames"},
-		{url.Values{"Action": {"PutMetricData"}}, 400, "InvalidAction", "PutMetricData"},
+		{url.Values{"Action": {"PutDashboard"}}, 400, "InvalidAction", "PutDashboard"},
 		{url.Values{}, 400, "MissingAction", "Action"},
 		{url.Values{"Action": {"DescribeAlarms"}, "MaxRecords": {"many"}}, 400, "ValidationError", "MaxRecords"},
 		{url.Values{"Action": {"DescribeAlarms"}, "AlarmNames.member.x": {"a"}}, 400, "ValidationError", "list index"},
@@ -722,5 +728,52 @@ func TestIsCloudWatch(t *testing.T) {
 				t.Errorf("IsCloudWatch = %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// TestCloudWatchGzip: a gzip request body, as the SDKs send PutMetricData,
+// is decompressed; another encoding, a broken stream or one that inflates
+// past MaxRequestBody is refused with a status that says so.
+func TestCloudWatchGzip(t *testing.T) {
+	srv := httptest.NewServer(&CloudWatch{Service: newMemAlarms()})
+	defer srv.Close()
+	gz := func(b []byte) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+		return buf.Bytes()
+	}
+	post := func(enc string, body []byte) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+cwCBORPrefix+"PutMetricData", bytes.NewReader(body))
+		req.Header.Set("Smithy-Protocol", "rpc-v2-cbor")
+		req.Header.Set("Content-Type", "application/cbor")
+		req.Header.Set("Content-Encoding", enc)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		v, _ := cbor.Decode(raw)
+		return resp.StatusCode, fmt.Sprint(v)
+	}
+	put := cbor.Encode(cbor.Map{"Namespace": cbor.String("App"), "MetricData": cbor.List{cbor.Map{"MetricName": cbor.String("m"), "Value": cbor.Float64(1)}}})
+	for _, tt := range []struct {
+		name, enc string
+		body      []byte
+		status    int
+		msg       string
+	}{
+		{"gzip", "gzip", gz(put), 200, ""},
+		{"another encoding", "br", put, 400, "not supported"},
+		{"not gzip", "gzip", put, 400, "not valid gzip"},
+		{"a bomb", "gzip", gz(make([]byte, 2*MaxRequestBody)), 413, "decompressed"},
+	} {
+		status, body := post(tt.enc, tt.body)
+		if status != tt.status || !strings.Contains(body, tt.msg) {
+			t.Errorf("%s: %d %s, want %d saying %q", tt.name, status, body, tt.status, tt.msg)
+		}
 	}
 }

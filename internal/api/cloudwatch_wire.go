@@ -219,6 +219,30 @@ func (p cwParams) float(member string) (float64, bool) {
 	if !ok {
 		return 0, false
 	}
+	if f, ok := p.number(v); ok {
+		return f, true
+	}
+	p.typeErr(member, "a number", v)
+	return 0, false
+}
+
+// floats reads a List member whose elements are numbers.
+func (p cwParams) floats(member string) []float64 {
+	l := p.list(member)
+	out := make([]float64, 0, len(l))
+	for i, v := range l {
+		f, ok := p.number(v)
+		if !ok {
+			p.fail(cwErrValidation("%s[%d] must be a number, not %s.", p.name(member), i, cwDescribe(v)))
+			return nil
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// number reads a number in any of the protocols' forms.
+func (p cwParams) number(v any) (float64, bool) {
 	switch v := v.(type) {
 	case json.Number:
 		if f, err := strconv.ParseFloat(string(v), 64); err == nil {
@@ -243,7 +267,6 @@ func (p cwParams) float(member string) (float64, bool) {
 			return f, true
 		}
 	}
-	p.typeErr(member, "a number", v)
 	return 0, false
 }
 

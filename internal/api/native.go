@@ -150,6 +150,13 @@ func (n *Native) Handler() http.Handler {
 		}
 		return s.GetMetricStatistics(r.Context(), q)
 	}))
+	mux.HandleFunc("POST /v1/metrics/data", n.del(func(r *http.Request) error {
+		var in PutMetricDataInput
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		return s.PutMetricData(r.Context(), in.Namespace, in.MetricData)
+	}))
 	mux.HandleFunc("POST /v1/metrics/list", n.get(func(r *http.Request) (any, error) {
 		var in ListMetricsInput
 		if err := decode(r, &in); err != nil {
@@ -176,6 +183,12 @@ type TagsInput struct {
 	ResourceArn string     `json:"ResourceArn"`
 	Tags        []kiln.Tag `json:"Tags,omitempty"`
 	TagKeys     []string   `json:"TagKeys,omitempty"`
+}
+
+// PutMetricDataInput is the body of POST /v1/metrics/data.
+type PutMetricDataInput struct {
+	Namespace  string             `json:"Namespace"`
+	MetricData []kiln.MetricDatum `json:"MetricData"`
 }
 
 // ListMetricsInput is the body of POST /v1/metrics/list.

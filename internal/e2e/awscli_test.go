@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -152,6 +153,22 @@ func TestAWSCLICloudWatch(t *testing.T) {
 	cli.mustJSON(&metrics, "list-metrics", "--namespace", "AWS/SageMaker")
 	if len(metrics.Metrics) != 0 {
 		t.Errorf("list-metrics = %+v", metrics)
+	}
+
+	// A metric of the user's own: published, then its statistics.
+	at := time.Now().Add(-time.Minute).Truncate(time.Minute).UTC().Format(time.RFC3339)
+	cli.mustJSON(nil, "put-metric-data", "--namespace", "MyApp", "--metric-name", "Accuracy", "--dimensions", "Model=m1",
+		"--value", "0.75", "--timestamp", at)
+	cli.mustJSON(nil, "put-metric-data", "--namespace", "MyApp", "--metric-name", "Accuracy", "--dimensions", "Model=m1",
+		"--statistic-values", "SampleCount=3,Sum=2.4,Minimum=0.7,Maximum=0.9", "--timestamp", at)
+	var own struct {
+		Datapoints []struct{ SampleCount, Sum, Maximum float64 }
+	}
+	cli.mustJSON(&own, "get-metric-statistics", "--namespace", "MyApp", "--metric-name", "Accuracy", "--dimensions", "Name=Model,Value=m1",
+		"--statistics", "SampleCount", "Sum", "Maximum", "--period", "60",
+		"--start-time", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "--end-time", time.Now().UTC().Format(time.RFC3339))
+	if len(own.Datapoints) != 1 || own.Datapoints[0].SampleCount != 4 || math.Abs(own.Datapoints[0].Sum-3.15) > 1e-9 || own.Datapoints[0].Maximum != 0.9 {
+		t.Errorf("get-metric-statistics of a published metric = %+v, want one datapoint of 4 samples, sum 3.15, maximum 0.9", own)
 	}
 
 	// Errors reach the user with CloudWatch's codes.

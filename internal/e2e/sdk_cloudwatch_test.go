@@ -270,9 +270,9 @@ func TestCloudWatchSDKAlarms(t *testing.T) {
 	if apiCode(err) != "ValidationError" || !strings.Contains(err.Error(), "DatapointsToAlarm") {
 		t.Errorf("PutMetricAlarm with DatapointsToAlarm > EvaluationPeriods: %v", err)
 	}
-	_, err = cw.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String("x"), MetricData: []types.MetricDatum{{MetricName: aws.String("m"), Value: aws.Float64(1)}}})
-	if apiCode(err) != "UnknownOperationException" || !strings.Contains(err.Error(), "PutMetricData") {
-		t.Errorf("PutMetricData: %v", err)
+	_, err = cw.PutDashboard(ctx, &cloudwatch.PutDashboardInput{DashboardName: aws.String("x"), DashboardBody: aws.String("{}")})
+	if apiCode(err) != "UnknownOperationException" || !strings.Contains(err.Error(), "PutDashboard") {
+		t.Errorf("PutDashboard: %v", err)
 	}
 
 	// Deleting one unknown name deletes nothing.

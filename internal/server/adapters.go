@@ -41,12 +41,18 @@ func (r *seriesRecorder) Record(s gateway.Sample) {
 // AlarmSource gives the alarm engine Kiln's own metrics. The simulation in
 // internal/sim uses it too, so that it evaluates alarms exactly as the
 // server does.
-func AlarmSource(m *metrics.Store) alarm.Source { return localSource{m} }
+// custom, if not nil, holds the metrics clients published.
+func AlarmSource(m *metrics.Store, custom *metrics.Custom) alarm.Source {
+	return localSource{m, custom}
+}
 
-type localSource struct{ m *metrics.Store }
+type localSource struct {
+	m      *metrics.Store
+	custom *metrics.Custom
+}
 
 func (l localSource) Datapoints(ctx context.Context, a *kiln.Alarm, start, end time.Time) ([]alarm.Datapoint, error) {
-	pts, err := l.m.Query(metrics.Query{
+	pts, err := queryMetrics(l.m, l.custom, metrics.Query{
 		Namespace: a.Namespace, MetricName: a.MetricName, Dimensions: dimensionMap(a.Dimensions),
 		Statistic: a.Stat(), Period: time.Duration(a.Period) * time.Second, Start: start, End: end,
 	})

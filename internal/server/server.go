@@ -71,6 +71,7 @@ type Server struct {
 	st      store.Store
 	reg     *prometheus.Registry
 	metrics *metrics.Store
+	custom  *metrics.Custom
 	gw      *gateway.Gateway
 	fleet   *fleet.Manager
 	alarms  *alarm.Engine
@@ -139,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = metrics.New(s.clk, s.reg)
+	s.custom = metrics.NewCustom(s.clk)
 	s.gw = gateway.New(gateway.Config{Clock: s.clk, Logger: s.log, Region: cfg.Region, Account: cfg.Account,
 		// The gateway serves the invocations of the connections it takes
 		// over, and hands every other request on them back to the whole mux.
@@ -160,7 +162,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("start fleet manager: %w", err)
 	}
 	s.svc = &service{
-		st: st, metrics: s.metrics, clk: s.clk, region: cfg.Region, account: cfg.Account,
+		st: st, metrics: s.metrics, custom: s.custom, clk: s.clk, region: cfg.Region, account: cfg.Account,
 		instances: s.instancesOf,
 		logFiles:  s.fleet.LogFiles,
 	}
@@ -169,7 +171,7 @@ func New(cfg Config) (*Server, error) {
 		Clock:      s.clk,
 		Logger:     s.log,
 		Judges:     s.judges,
-		Local:      AlarmSource(s.metrics),
+		Local:      AlarmSource(s.metrics, s.custom),
 		Prometheus: alarm.NewPrometheusSource(&http.Client{Timeout: 5 * time.Second}),
 		Repo:       alarmRepo{s.svc},
 		// A second's data is complete the moment the second ends; looking

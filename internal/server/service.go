@@ -21,6 +21,7 @@ import (
 type service struct {
 	st              store.Store
 	metrics         *metrics.Store
+	custom          *metrics.Custom // what clients publish with PutMetricData
 	clk             clock.Clock
 	region, account string
 	// hooks into the running parts; set by the server.

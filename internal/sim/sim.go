@@ -172,7 +172,7 @@ func Run(sc Scenario, methods []Method) ([]Outcome, error) {
 	for _, m := range methods {
 		all = append(all, m.Alarms...)
 	}
-	engine := alarm.NewEngine(alarm.Config{Clock: clk, Local: server.AlarmSource(store), Judges: judges})
+	engine := alarm.NewEngine(alarm.Config{Clock: clk, Local: server.AlarmSource(store, nil), Judges: judges})
 	engine.Reload(all)
 	for _, a := range all {
 		if _, err := engine.EvaluateNow(ctx, a.AlarmName); err != nil {
