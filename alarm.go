@@ -70,6 +70,10 @@ type Alarm struct {
 	// Judge, when set, makes this a statistical judge alarm comparing an
 	// endpoint's new fleet with its old one instead of a threshold alarm.
 	Judge *JudgeSpec `json:"Judge,omitempty"`
+	// AlarmRule, when set, makes this a composite alarm: in ALARM while
+	// the rule (see ParseAlarmRule) holds of the other alarms' states, OK
+	// otherwise.
+	AlarmRule string `json:"AlarmRule,omitempty"`
 
 	AlarmConfigurationUpdatedTimestamp time.Time `json:"AlarmConfigurationUpdatedTimestamp"`
 	AlarmState
@@ -227,6 +231,9 @@ func (a *Alarm) Validate() error {
 	if len(a.AlarmDescription) > 1024 {
 		return Errorf(EINVALID, "AlarmDescription must be at most 1024 characters.")
 	}
+	if a.AlarmRule != "" {
+		return a.validateComposite()
+	}
 	if a.Judge != nil {
 		return a.validateJudge()
 	}
@@ -293,6 +300,23 @@ func (a *Alarm) Validate() error {
 	case "", LowSampleEvaluate, LowSampleIgnore:
 	default:
 		return Errorf(EINVALID, "EvaluateLowSampleCountPercentile %q is not one of evaluate, ignore.", a.EvaluateLowSampleCountPercentile)
+	}
+	return validateTags(a.Tags)
+}
+
+func (a *Alarm) validateComposite() error {
+	if a.Judge != nil || a.Prometheus != nil || a.MetricName != "" || a.Namespace != "" || len(a.Dimensions) > 0 ||
+		a.Statistic != "" || a.ExtendedStatistic != "" || a.Period != 0 || a.EvaluationPeriods != 0 || a.ComparisonOperator != "" {
+		return Errorf(EINVALID, "A composite alarm (AlarmRule) takes no metric, statistic, period, threshold, Prometheus query or Judge: its state follows its rule.")
+	}
+	r, err := ParseAlarmRule(a.AlarmRule)
+	if err != nil {
+		return err
+	}
+	for _, c := range r.Children() {
+		if c == a.AlarmName {
+			return Errorf(EINVALID, "AlarmRule names the alarm %q itself.", c)
+		}
 	}
 	return validateTags(a.Tags)
 }

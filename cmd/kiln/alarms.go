@@ -33,7 +33,8 @@ func newAlarmsPutCmd(c *cli) *cobra.Command {
 of Kiln's own (namespace AWS/SageMaker: Invocations, Invocation4XXErrors,
 Invocation5XXErrors, InvocationModelErrors, InvocationsPerInstance, ModelLatency,
 OverheadLatency) narrowed by --endpoint, --variant and --config, or a PromQL query
-against a Prometheus server (--prometheus-url and --promql).`,
+against a Prometheus server (--prometheus-url and --promql), or a composite alarm whose
+state follows a rule over other alarms (--rule, CloudWatch's AlarmRule).`,
 		Example: `  kiln alarms put demo-5xx --metric Invocation5XXErrors --endpoint demo --variant AllTraffic \
       --statistic Sum --period 1 --evaluation-periods 1 --threshold 0 --comparison GreaterThanThreshold
   kiln alarms put demo-p99 --metric ModelLatency --endpoint demo --variant AllTraffic \
@@ -41,7 +42,8 @@ against a Prometheus server (--prometheus-url and --promql).`,
       --comparison GreaterThanThreshold --treat-missing-data notBreaching
   kiln alarms put prom-errors --prometheus-url http://127.0.0.1:9090 \
       --promql 'sum(rate(kiln_invocation_errors_total{class="5xx"}[10s]))' \
-      --statistic Maximum --period 5 --evaluation-periods 1 --threshold 0.5 --comparison GreaterThanThreshold`,
+      --statistic Maximum --period 5 --evaluation-periods 1 --threshold 0.5 --comparison GreaterThanThreshold
+  kiln alarms put demo-slow-and-failing --rule 'ALARM(demo-5xx) AND ALARM(demo-p99)'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a.AlarmName = args[0]
@@ -61,6 +63,10 @@ against a Prometheus server (--prometheus-url and --promql).`,
 					return fmt.Errorf("--dimension %q: want Name=Value", d)
 				}
 				a.Dimensions = append(a.Dimensions, kiln.Dimension{Name: k, Value: v})
+			}
+			if a.AlarmRule != "" {
+				// A composite alarm has no metric: drop the flags' defaults.
+				a.Namespace, a.Period, a.EvaluationPeriods = "", 0, 0
 			}
 			if promURL != "" || promQuery != "" {
 				a.Prometheus = &kiln.PrometheusSource{URL: promURL, Query: promQuery}
@@ -95,6 +101,7 @@ against a Prometheus server (--prometheus-url and --promql).`,
 	f.StringVar(&a.AlarmDescription, "description", "", "description")
 	f.StringVar(&promURL, "prometheus-url", "", "take data points from this Prometheus server")
 	f.StringVar(&promQuery, "promql", "", "PromQL query returning one series")
+	f.StringVar(&a.AlarmRule, "rule", "", "make a composite alarm: a rule such as 'ALARM(a) AND NOT OK(b)'")
 	return cmd
 }
 

@@ -177,9 +177,13 @@ func alarmRows(as []kiln.Alarm) [][]string {
 			metric = "judge:" + a.Judge.EndpointName
 		} else if a.Prometheus != nil {
 			metric = "promql:" + a.Prometheus.Query
+		} else if a.AlarmRule != "" {
+			metric = "composite"
 		}
 		cond := "-"
-		if a.Judge == nil {
+		if a.AlarmRule != "" {
+			cond = a.AlarmRule
+		} else if a.Judge == nil {
 			cond = fmt.Sprintf("%s %s %s %g for %d of %d×%ds", a.Stat(), opSymbol(a.ComparisonOperator), "", a.Threshold, a.Datapoints(), a.EvaluationPeriods, a.Period)
 			cond = strings.Replace(cond, "  ", " ", 1)
 		}

@@ -267,6 +267,8 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string) (kiln.AlarmState,
 	now := e.clock.Now()
 	a := en.def.Load()
 	switch {
+	case a.AlarmRule != "":
+		e.composite(ctx, en, a, now)
 	case a.Judge != nil:
 		if e.judges != nil {
 			e.judge(ctx, en, a, now)
@@ -295,6 +297,8 @@ func (e *Engine) tick(ctx context.Context) {
 		}
 		a := en.def.Load()
 		switch {
+		case a.AlarmRule != "":
+			// Below, once the alarms they watch are evaluated.
 		case a.Judge != nil:
 			if e.judges != nil {
 				e.judge(ctx, en, a, now)
@@ -307,6 +311,20 @@ func (e *Engine) tick(ctx context.Context) {
 			if en.due(a, now) {
 				_ = e.evaluate(ctx, en, a, e.local, now) // logged
 			}
+		}
+	}
+	// Composite alarms follow the states just evaluated; one that watches
+	// another composite sees its new state on a further pass (a rule
+	// cannot lead back to its own alarm, so the passes end).
+	for pass := 0; pass <= len(list) && ctx.Err() == nil; pass++ {
+		changed := false
+		for _, en := range list {
+			if a := en.def.Load(); a.AlarmRule != "" && e.composite(ctx, en, a, now) {
+				changed = true
+			}
+		}
+		if !changed {
+			break
 		}
 	}
 	if e.tickDone != nil {
@@ -376,6 +394,47 @@ func (e *Engine) evaluate(ctx context.Context, en *entry, a *kiln.Alarm, src Sou
 	withState.AlarmState = *cur
 	e.apply(ctx, en, cur, Evaluate(&withState, points, now), now)
 	return nil
+}
+
+// composite evaluates a composite alarm's rule on the current states of
+// the alarms it names, applies the result, and reports whether the state
+// changed.
+func (e *Engine) composite(ctx context.Context, en *entry, a *kiln.Alarm, now time.Time) bool {
+	rule, err := kiln.ParseAlarmRule(a.AlarmRule)
+	if err != nil { // Reload admitted only valid rules
+		e.sourceError(en, err)
+		return false
+	}
+	cur := en.state.Load()
+	states := map[string]string{}
+	holds := rule.Eval(func(name string) (string, bool) {
+		st, ok := e.State(name)
+		if ok {
+			states[name] = st.StateValue
+		}
+		return st.StateValue, ok
+	})
+	res := Result{State: kiln.StateOK, Reason: "AlarmRule evaluated to FALSE."}
+	if holds {
+		res = Result{State: kiln.StateAlarm, Reason: "AlarmRule evaluated to TRUE."}
+	}
+	type child struct{ Name, State string }
+	var children []child
+	for _, name := range rule.Children() {
+		st, ok := states[name]
+		if !ok {
+			st = "(no such alarm)"
+		}
+		children = append(children, child{name, st})
+	}
+	data, _ := json.Marshal(struct{ Children []child }{children})
+	res.ReasonData = string(data)
+	if res.State == cur.StateValue {
+		e.retrySave(ctx, en)
+		return false
+	}
+	e.apply(ctx, en, cur, res, now)
+	return true
 }
 
 // judge evaluates a judge alarm and applies the result.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -582,5 +583,48 @@ func BenchmarkEvaluate(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Evaluate(&a, pts, now)
+	}
+}
+
+// TestEngineComposite: a composite alarm follows its rule over the states
+// of the alarms it names, in the tick that changes them, through a
+// composite of composites too.
+func TestEngineComposite(t *testing.T) {
+	src := newMemSource(true)
+	latency := errorsAlarm("latency")
+	latency.MetricName = "ModelLatency"
+	both := kiln.Alarm{AlarmName: "both", AlarmRule: `ALARM(errors) AND ALARM("latency")`}
+	either := kiln.Alarm{AlarmName: "either", AlarmRule: `ALARM(errors) OR ALARM(latency)`}
+	// Defined before the composite it watches: it still sees its new state.
+	top := kiln.Alarm{AlarmName: "top", AlarmRule: `ALARM(both) AND NOT ALARM(missing)`}
+	repo := &memRepo{alarms: []kiln.Alarm{top, errorsAlarm("errors"), latency, both, either}}
+	h := startEngine(t, src, repo, nil)
+	check := func(when string, want map[string]string) {
+		t.Helper()
+		for name, st := range want {
+			if got := h.state(name); got != st {
+				t.Errorf("%s: %s is %s, want %s", when, name, got, st)
+			}
+		}
+	}
+	check("at the start", map[string]string{"both": kiln.StateOK, "either": kiln.StateOK, "top": kiln.StateOK})
+
+	h.clock.Advance(400 * time.Millisecond)
+	src.set("errors", h.now().Truncate(time.Second), 1)
+	h.clock.Advance(600 * time.Millisecond)
+	h.waitTick()
+	h.step()
+	check("errors in ALARM", map[string]string{"errors": kiln.StateAlarm, "both": kiln.StateOK, "either": kiln.StateAlarm, "top": kiln.StateOK})
+
+	h.clock.Advance(400 * time.Millisecond)
+	src.set("errors", h.now().Truncate(time.Second), 1)
+	src.set("latency", h.now().Truncate(time.Second), 1)
+	h.clock.Advance(600 * time.Millisecond)
+	h.waitTick()
+	h.step()
+	check("both in ALARM", map[string]string{"both": kiln.StateAlarm, "top": kiln.StateAlarm})
+	st, _ := h.engine.State("top")
+	if st.StateReason != "AlarmRule evaluated to TRUE." || !strings.Contains(st.StateReasonData, `"Name":"missing","State":"(no such alarm)"`) {
+		t.Errorf("top's state %+v: want the rule's verdict and each child's state", st)
 	}
 }

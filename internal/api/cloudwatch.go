@@ -190,6 +190,7 @@ type cwOp func(c *CloudWatch, ctx context.Context, in cwParams) (cwObj, error)
 // cwOps are the operations Kiln implements; the rest are unknown to it.
 var cwOps = map[string]cwOp{
 	"PutMetricAlarm":       (*CloudWatch).putMetricAlarm,
+	"PutCompositeAlarm":    (*CloudWatch).putCompositeAlarm,
 	"DescribeAlarms":       (*CloudWatch).describeAlarms,
 	"DeleteAlarms":         (*CloudWatch).deleteAlarms,
 	"SetAlarmState":        (*CloudWatch).setAlarmState,

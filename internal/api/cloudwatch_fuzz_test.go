@@ -17,7 +17,7 @@ import (
 // answer each with a 2xx or a 4xx, never a 5xx, and never panic (ServeHTTP
 // turns a panic into a 500, so that is caught too).
 
-var cwFuzzOps = []string{"PutMetricAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState", "DescribeAlarmHistory", "GetMetricStatistics", "GetMetricData", "ListMetrics", "PutMetricData", "TagResource", "UntagResource", "ListTagsForResource", "Nope", ""}
+var cwFuzzOps = []string{"PutMetricAlarm", "PutCompositeAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState", "DescribeAlarmHistory", "GetMetricStatistics", "GetMetricData", "ListMetrics", "PutMetricData", "TagResource", "UntagResource", "ListTagsForResource", "Nope", ""}
 
 // fuzzAlarmARN is the ARN of the alarm fuzzService holds.
 const fuzzAlarmARN = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:a"
@@ -101,6 +101,7 @@ func FuzzJSON10(f *testing.F) {
 		"TagResource":          `{"ResourceARN":"` + fuzzAlarmARN + `","Tags":[{"Key":"k","Value":"v"}]}`,
 		"UntagResource":        `{"ResourceARN":"` + fuzzAlarmARN + `","TagKeys":["k"]}`,
 		"ListTagsForResource":  `{"ResourceARN":"` + fuzzAlarmARN + `"}`,
+		"PutCompositeAlarm":    `{"AlarmName":"c","AlarmRule":"ALARM(a) AND NOT (OK(\"b\") OR TRUE)","Tags":[{"Key":"k","Value":"v"}]}`,
 		"PutMetricData":        `{"Namespace":"App","MetricData":[{"MetricName":"m","Value":1,"Unit":"Count"},{"MetricName":"m","Values":[1,2],"Counts":[1,1],"Timestamp":1.7e9}]}`,
 	}
 	for op, body := range seeds {
@@ -133,6 +134,7 @@ func FuzzQuery(f *testing.F) {
 		"Action=TagResource&Version=2010-08-01&ResourceARN=arn%3Aaws%3Acloudwatch%3Aus-east-1%3A000000000000%3Aalarm%3Aa&Tags.member.1.Key=k&Tags.member.1.Value=v",
 		"Action=UntagResource&Version=2010-08-01&ResourceARN=arn%3Aaws%3Acloudwatch%3Aus-east-1%3A000000000000%3Aalarm%3Aa&TagKeys.member.1=k",
 		"Action=ListTagsForResource&Version=2010-08-01&ResourceARN=arn%3Aaws%3Acloudwatch%3Aus-east-1%3A000000000000%3Aalarm%3Aa",
+		"Action=PutCompositeAlarm&Version=2010-08-01&AlarmName=c&AlarmRule=ALARM%28a%29+OR+INSUFFICIENT_DATA%28a%29",
 		"Action=PutMetricData&Version=2010-08-01&Namespace=App&MetricData.member.1.MetricName=m&MetricData.member.1.Value=1.5&MetricData.member.1.Dimensions.member.1.Name=d&MetricData.member.1.Dimensions.member.1.Value=v&MetricData.member.2.MetricName=m&MetricData.member.2.StatisticValues.SampleCount=2&MetricData.member.2.StatisticValues.Sum=3&MetricData.member.2.StatisticValues.Minimum=1&MetricData.member.2.StatisticValues.Maximum=2",
 		"Action=%zz",
 	}

@@ -85,17 +85,60 @@ func (c *CloudWatch) putMetricAlarm(ctx context.Context, in cwParams) (cwObj, er
 		return nil, cwErrValidation("Unit %q is not one of CloudWatch's standard units.", a.Unit)
 	}
 	a.DatapointsToAlarm = dta
-	// CloudWatch ignores the Tags of a PutMetricAlarm that updates an
-	// alarm: TagResource and UntagResource change them.
+	return nil, c.putAlarm(ctx, &a)
+}
+
+// putAlarm creates or updates an alarm. CloudWatch ignores the Tags of a
+// put that updates an alarm: TagResource and UntagResource change them.
+func (c *CloudWatch) putAlarm(ctx context.Context, a *kiln.Alarm) error {
 	if old, err := c.Service.GetAlarm(ctx, a.AlarmName); err == nil {
+		if (old.AlarmRule != "") != (a.AlarmRule != "") {
+			kind := map[bool]string{false: "a metric alarm", true: "a composite alarm"}
+			return cwErrValidation("Alarm %q is %s; it cannot become %s.", a.AlarmName, kind[old.AlarmRule != ""], kind[a.AlarmRule != ""])
+		}
 		a.Tags = old.Tags
 	} else if kiln.ErrorCode(err) != kiln.ENOTFOUND {
+		return err
+	}
+	_, err := c.Service.PutAlarm(ctx, a)
+	return err
+}
+
+// The members of PutCompositeAlarm that Kiln does not implement.
+var cwUnsupportedCompositeMembers = []struct{ member, why string }{
+	{"AlarmActions", "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"},
+	{"OKActions", "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"},
+	{"InsufficientDataActions", "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"},
+	{"ActionsSuppressor", "action suppression is not supported by Kiln, whose alarms have no actions"},
+	{"ActionsSuppressorWaitPeriod", "action suppression is not supported by Kiln, whose alarms have no actions"},
+	{"ActionsSuppressorExtensionPeriod", "action suppression is not supported by Kiln, whose alarms have no actions"},
+}
+
+func (c *CloudWatch) putCompositeAlarm(ctx context.Context, in cwParams) (cwObj, error) {
+	for _, u := range cwUnsupportedCompositeMembers {
+		if in.has(u.member) {
+			return nil, cwErrValidation("%s: %s.", u.member, u.why)
+		}
+	}
+	a := kiln.Alarm{
+		AlarmName:        in.str("AlarmName"),
+		AlarmDescription: in.str("AlarmDescription"),
+		AlarmRule:        in.str("AlarmRule"),
+		ActionsEnabled:   in.bool("ActionsEnabled"),
+	}
+	for _, t := range in.structs("Tags") {
+		a.Tags = append(a.Tags, kiln.Tag{Key: t.str("Key"), Value: t.str("Value")})
+	}
+	if err := in.err(); err != nil {
 		return nil, err
 	}
-	if _, err := c.Service.PutAlarm(ctx, &a); err != nil {
-		return nil, err
+	switch {
+	case a.AlarmName == "":
+		return nil, cwErrValidation("AlarmName is required.")
+	case a.AlarmRule == "":
+		return nil, cwErrValidation("AlarmRule is required.")
 	}
-	return nil, nil
+	return nil, c.putAlarm(ctx, &a)
 }
 
 func (c *CloudWatch) describeAlarms(ctx context.Context, in cwParams) (cwObj, error) {
@@ -122,12 +165,14 @@ func (c *CloudWatch) describeAlarms(ctx context.Context, in cwParams) (cwObj, er
 	if err := cwCheckEnum("StateValue", state, kiln.StateOK, kiln.StateAlarm, kiln.StateInsufficientData); err != nil {
 		return nil, err
 	}
-	wantMetric := len(types) == 0
+	// Without AlarmTypes, CloudWatch describes metric alarms only.
+	wantMetric, wantComposite := len(types) == 0, false
 	for i, t := range types {
 		if err := cwCheckEnum(fmt.Sprintf("AlarmTypes[%d]", i), t, "MetricAlarm", "CompositeAlarm"); err != nil {
 			return nil, err
 		}
 		wantMetric = wantMetric || t == "MetricAlarm"
+		wantComposite = wantComposite || t == "CompositeAlarm"
 	}
 	if !hasMax {
 		max = cwDefaultRecords
@@ -145,31 +190,54 @@ func (c *CloudWatch) describeAlarms(ctx context.Context, in cwParams) (cwObj, er
 		return nil, err
 	}
 	slices.SortFunc(alarms, func(a, b kiln.Alarm) int { return strings.Compare(a.AlarmName, b.AlarmName) })
-	// Kiln has metric alarms only, none with actions and none in a
-	// composite alarm's tree.
-	if actionPrefix != "" || children != "" || parents != "" {
-		wantMetric = false
-	}
-	metricAlarms := []any{}
-	next := ""
-	for _, a := range alarms {
-		if !wantMetric {
-			break
+	// The alarms a composite alarm's rule names, and whether a rule names
+	// an alarm.
+	ruleNames := func(a *kiln.Alarm) []string {
+		if r, err := kiln.ParseAlarmRule(a.AlarmRule); err == nil {
+			return r.Children()
 		}
+		return nil
+	}
+	var childrenOf []string
+	if children != "" {
+		for i := range alarms {
+			if alarms[i].AlarmName == children && alarms[i].AlarmRule != "" {
+				childrenOf = ruleNames(&alarms[i])
+			}
+		}
+	}
+	if (children != "" || parents != "") && len(types) == 0 {
+		wantMetric, wantComposite = true, true
+	}
+	metricAlarms, compositeAlarms := []any{}, []any{}
+	next, last, count := "", "", 0
+	for i := range alarms {
+		a := &alarms[i]
+		composite := a.AlarmRule != ""
 		switch {
-		case after != "" && a.AlarmName <= after,
+		case composite && !wantComposite, !composite && !wantMetric,
+			actionPrefix != "", // Kiln's alarms have no actions
+			after != "" && a.AlarmName <= after,
 			len(names) > 0 && !slices.Contains(names, a.AlarmName),
 			prefix != "" && !strings.HasPrefix(a.AlarmName, prefix),
-			state != "" && a.StateValue != state:
+			state != "" && a.StateValue != state,
+			children != "" && !slices.Contains(childrenOf, a.AlarmName),
+			parents != "" && !(composite && slices.Contains(ruleNames(a), parents)):
 			continue
 		}
-		if len(metricAlarms) == max {
-			next = cwEncodeToken("alarm", metricAlarms[len(metricAlarms)-1].(cwObj).name())
+		if count == max {
+			next = cwEncodeToken("alarm", last)
 			break
 		}
-		metricAlarms = append(metricAlarms, c.alarmObj(&a))
+		count++
+		last = a.AlarmName
+		if composite {
+			compositeAlarms = append(compositeAlarms, c.compositeObj(a))
+		} else {
+			metricAlarms = append(metricAlarms, c.alarmObj(a))
+		}
 	}
-	out := cwObj{{"MetricAlarms", metricAlarms}, {"CompositeAlarms", []any{}}}
+	out := cwObj{{"MetricAlarms", metricAlarms}, {"CompositeAlarms", compositeAlarms}}
 	out.addStr("NextToken", next)
 	return out, nil
 }
@@ -187,6 +255,40 @@ func (o cwObj) name() string {
 
 // alarmObj is a MetricAlarm as DescribeAlarms returns it.
 func (c *CloudWatch) alarmObj(a *kiln.Alarm) cwObj {
+	o := c.alarmCommon(a)
+	o.addStr("MetricName", a.MetricName)
+	o.addStr("Namespace", a.Namespace)
+	o.addStr("Statistic", a.Statistic)
+	o.addStr("ExtendedStatistic", a.ExtendedStatistic)
+	o.add("Dimensions", dimensionList(a.Dimensions))
+	if a.Period > 0 {
+		o.add("Period", a.Period)
+	}
+	o.addStr("Unit", a.Unit)
+	if a.EvaluationPeriods > 0 {
+		o.add("EvaluationPeriods", a.EvaluationPeriods)
+	}
+	if a.DatapointsToAlarm > 0 {
+		o.add("DatapointsToAlarm", a.DatapointsToAlarm)
+	}
+	o.add("Threshold", a.Threshold)
+	o.addStr("ComparisonOperator", a.ComparisonOperator)
+	o.addStr("TreatMissingData", a.TreatMissingData)
+	o.addStr("EvaluateLowSampleCountPercentile", a.EvaluateLowSampleCountPercentile)
+	o.addTime("StateTransitionedTimestamp", a.StateTransitionedTimestamp)
+	return o
+}
+
+// compositeObj is a CompositeAlarm as DescribeAlarms returns it.
+func (c *CloudWatch) compositeObj(a *kiln.Alarm) cwObj {
+	o := c.alarmCommon(a)
+	o.add("AlarmRule", a.AlarmRule)
+	o.addTime("StateTransitionedTimestamp", a.StateTransitionedTimestamp)
+	return o
+}
+
+// alarmCommon holds the members both kinds of alarm have.
+func (c *CloudWatch) alarmCommon(a *kiln.Alarm) cwObj {
 	var o cwObj
 	o.add("AlarmName", a.AlarmName)
 	arn := a.AlarmArn
@@ -208,26 +310,6 @@ func (c *CloudWatch) alarmObj(a *kiln.Alarm) cwObj {
 	o.addStr("StateReason", a.StateReason)
 	o.addStr("StateReasonData", a.StateReasonData)
 	o.addTime("StateUpdatedTimestamp", a.StateUpdatedTimestamp)
-	o.addStr("MetricName", a.MetricName)
-	o.addStr("Namespace", a.Namespace)
-	o.addStr("Statistic", a.Statistic)
-	o.addStr("ExtendedStatistic", a.ExtendedStatistic)
-	o.add("Dimensions", dimensionList(a.Dimensions))
-	if a.Period > 0 {
-		o.add("Period", a.Period)
-	}
-	o.addStr("Unit", a.Unit)
-	if a.EvaluationPeriods > 0 {
-		o.add("EvaluationPeriods", a.EvaluationPeriods)
-	}
-	if a.DatapointsToAlarm > 0 {
-		o.add("DatapointsToAlarm", a.DatapointsToAlarm)
-	}
-	o.add("Threshold", a.Threshold)
-	o.addStr("ComparisonOperator", a.ComparisonOperator)
-	o.addStr("TreatMissingData", a.TreatMissingData)
-	o.addStr("EvaluateLowSampleCountPercentile", a.EvaluateLowSampleCountPercentile)
-	o.addTime("StateTransitionedTimestamp", a.StateTransitionedTimestamp)
 	return o
 }
 
@@ -297,12 +379,14 @@ func (c *CloudWatch) describeAlarmHistory(ctx context.Context, in cwParams) (cwO
 	if err := cwCheckEnum("ScanBy", scanBy, "TimestampDescending", "TimestampAscending"); err != nil {
 		return nil, err
 	}
-	wantMetric := len(types) == 0
+	// Without AlarmTypes, CloudWatch describes metric alarms only.
+	wantMetric, wantComposite := len(types) == 0, false
 	for i, t := range types {
 		if err := cwCheckEnum(fmt.Sprintf("AlarmTypes[%d]", i), t, "MetricAlarm", "CompositeAlarm"); err != nil {
 			return nil, err
 		}
 		wantMetric = wantMetric || t == "MetricAlarm"
+		wantComposite = wantComposite || t == "CompositeAlarm"
 	}
 	if !hasEnd {
 		end = c.now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,11 @@ func (s *service) PutAlarm(ctx context.Context, a *kiln.Alarm) (*kiln.Alarm, err
 		return nil, err
 	}
 	now := s.clk.Now().UTC()
+	if a.AlarmRule != "" {
+		if err := s.checkRuleCycle(ctx, a); err != nil {
+			return nil, err
+		}
+	}
 	a.AlarmArn = fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", s.region, s.account, a.AlarmName)
 	a.AlarmConfigurationUpdatedTimestamp = now
 	for {
@@ -149,4 +155,46 @@ func historyKey(seq *atomic.Uint64, prefix, name string, t time.Time) string {
 func (s *service) appendAlarmHistory(ctx context.Context, item kiln.AlarmHistoryItem) error {
 	_, err := putJSON(ctx, s.st, historyKey(&s.seq, alarmHistoryPrefix, item.AlarmName, item.Timestamp), item, 0)
 	return err
+}
+
+// checkRuleCycle refuses a composite alarm whose rule would lead, through
+// other composite alarms, back to itself.
+func (s *service) checkRuleCycle(ctx context.Context, a *kiln.Alarm) error {
+	alarms, err := s.ListAlarms(ctx)
+	if err != nil {
+		return err
+	}
+	rules := map[string]string{}
+	for _, o := range alarms {
+		rules[o.AlarmName] = o.AlarmRule
+	}
+	rules[a.AlarmName] = a.AlarmRule
+	seen := map[string]bool{}
+	var path []string
+	var visit func(name string) bool
+	visit = func(name string) bool {
+		if name == a.AlarmName && len(path) > 0 {
+			return true
+		}
+		if seen[name] {
+			return false
+		}
+		seen[name] = true
+		r, err := kiln.ParseAlarmRule(rules[name])
+		if err != nil {
+			return false // a metric alarm, or none of that name
+		}
+		for _, c := range r.Children() {
+			path = append(path, c)
+			if visit(c) {
+				return true
+			}
+			path = path[:len(path)-1]
+		}
+		return false
+	}
+	if visit(a.AlarmName) {
+		return kiln.Errorf(kiln.EINVALID, "AlarmRule would make a cycle: %s -> %s.", a.AlarmName, strings.Join(path, " -> "))
+	}
+	return nil
 }

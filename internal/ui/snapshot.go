@@ -97,6 +97,7 @@ type AlarmSnapshot struct {
 	StateReason                string           `json:"StateReason"`
 	StateTransitionedTimestamp time.Time        `json:"StateTransitionedTimestamp"`
 	MetricName                 string           `json:"MetricName,omitempty"`
+	AlarmRule                  string           `json:"AlarmRule,omitempty"`
 	Statistic                  string           `json:"Statistic,omitempty"`
 	Dimensions                 []kiln.Dimension `json:"Dimensions,omitempty"`
 	Period                     int              `json:"Period"`
@@ -455,6 +456,9 @@ func alarmSnapshot(a *kiln.Alarm, endpoint string, watched bool) AlarmSnapshot {
 		Source: "metric", Watched: watched,
 	}
 	switch {
+	case a.AlarmRule != "":
+		as.Source, as.AlarmRule = "composite", a.AlarmRule
+		return as
 	case a.Judge != nil:
 		as.Source = "judge"
 		return as

@@ -119,6 +119,7 @@ const opSymbols = {
 // condition reads an alarm as a sentence: "Sum of Invocation5XXErrors > 0 for 1 of 1 × 1 s".
 export function condition(a) {
   if (a.Source === 'judge') return 'statistical judge of the new fleet against the old';
+  if (a.Source === 'composite') return `composite: ${a.AlarmRule}`;
   const metric = a.Source === 'prometheus' ? 'PromQL query' : a.MetricName;
   return `${a.Statistic} of ${metric} ${opSymbols[a.ComparisonOperator] || a.ComparisonOperator} ${a.Threshold} ` +
     `for ${a.DatapointsToAlarm} of ${a.EvaluationPeriods} × ${a.Period} s`;
