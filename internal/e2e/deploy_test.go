@@ -110,12 +110,22 @@ func TestCanaryHealthy(t *testing.T) {
 // all traffic is back on blue within 2 s of the first failure, and the
 // endpoint ends InService on the old config with FailureReason set.
 func TestCanaryRollsBackOnAlarm(t *testing.T) {
+	t.Run("metric alarm", func(t *testing.T) { canaryRollsBack(t, "rb-5xx") })
+	// A composite alarm over the same alarm rolls back as fast.
+	t.Run("composite alarm", func(t *testing.T) { canaryRollsBack(t, "rb-any") })
+}
+
+// canaryRollsBack deploys a model that fails every request as a canary
+// watched by the alarm watch (rb-5xx, or the composite rb-any over it), and
+// checks that traffic goes back to blue within 2 s of the first failure.
+func canaryRollsBack(t *testing.T, watch string) {
 	p := startKiln(t, "")
 	p.applyYAML(demoYAML("rb", 2))
 	p.waitInService("rb", 30*time.Second)
 	p.fiveXX("rb-5xx", "rb")
+	p.mustCLI("alarms", "put", "rb-any", "--rule", "ALARM(rb-5xx) OR ALARM(rb-p99)")
 	g := startLoad(p, "rb", 2, 2*time.Millisecond)
-	p.mustCLI("deploy", "rb", "--config", "rb-bad", "--canary", "50%", "--bake", "60s", "--alarm", "rb-5xx")
+	p.mustCLI("deploy", "rb", "--config", "rb-bad", "--canary", "50%", "--bake", "60s", "--alarm", watch)
 
 	// Poll the routing state fast, to see when green's share drops to 0.
 	var backAt time.Time
@@ -151,7 +161,7 @@ func TestCanaryRollsBackOnAlarm(t *testing.T) {
 	if ep.EndpointConfigName != "rb-v1" {
 		t.Errorf("after the rollback the endpoint runs %s, want rb-v1", ep.EndpointConfigName)
 	}
-	if !strings.Contains(ep.FailureReason, "rb-5xx") {
+	if !strings.Contains(ep.FailureReason, watch) {
 		t.Errorf("FailureReason %q does not name the alarm", ep.FailureReason)
 	}
 	if s := p.shareOf("rb", "v1", 50); s != 1 {
