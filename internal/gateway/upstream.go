@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"net"
+	"os"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -24,10 +27,86 @@ const maxIdlePerInstance = 1024
 
 // upstreamConn is one keep-alive connection to a model instance.
 type upstreamConn struct {
-	conn   net.Conn
-	br     *bufio.Reader
-	buf    []byte // the request head, and small bodies with it
-	reused bool   // it served a request before this one
+	conn net.Conn
+	// raw, if not nil, lets the connection send a small request with the
+	// first read of its answer (see upstreamReader); pending is that
+	// request until then.
+	raw     syscall.RawConn
+	pending []byte
+	br      *bufio.Reader // reads through upstreamReader
+	buf     []byte        // the request head, and small bodies with it
+	reused  bool          // it served a request before this one
+}
+
+// newUpstreamConn wraps a connection to a model.
+func newUpstreamConn(c net.Conn) *upstreamConn {
+	uc := &upstreamConn{conn: c, buf: make([]byte, 0, 512)}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			uc.raw = raw
+		}
+	}
+	uc.br = bufio.NewReaderSize(upstreamReader{uc}, upstreamBufSize)
+	return uc
+}
+
+// upstreamReader reads a model's answers. With a request pending, it
+// writes the request and then waits for the answer without first trying a
+// read, which could only fail: Go's poller forgets the socket's readiness
+// when a read begins, but this read begins before the request is written,
+// so the answer's arrival is still seen. That saves a failed read system
+// call on every invocation.
+type upstreamReader struct{ uc *upstreamConn }
+
+func (r upstreamReader) Read(p []byte) (int, error) {
+	uc := r.uc
+	b := uc.pending
+	if b == nil {
+		return uc.conn.Read(p)
+	}
+	uc.pending = nil
+	var n, wrote int
+	var rerr, werr error
+	err := uc.raw.Read(func(fd uintptr) bool {
+		for wrote < len(b) {
+			k, e := syscall.Write(int(fd), b[wrote:])
+			if e == syscall.EINTR {
+				continue
+			}
+			if e != nil {
+				werr = e
+				return true
+			}
+			wrote += k
+			if wrote == len(b) {
+				return false // sent: wait for the answer
+			}
+		}
+		for {
+			n, rerr = syscall.Read(int(fd), p)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		return rerr != syscall.EAGAIN
+	})
+	switch {
+	case werr == syscall.EAGAIN:
+		// The socket's buffer is full: the rest goes out the usual way.
+		if _, err := uc.conn.Write(b[wrote:]); err != nil {
+			return 0, err
+		}
+		return uc.conn.Read(p)
+	case werr != nil:
+		return 0, os.NewSyscallError("write", werr)
+	case err != nil:
+		return 0, err // a deadline, or the connection closed
+	case rerr != nil:
+		return 0, os.NewSyscallError("read", rerr)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 var (
@@ -83,7 +162,7 @@ func (g *Gateway) dial(in *instance) (*upstreamConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &upstreamConn{conn: c, br: bufio.NewReaderSize(c, upstreamBufSize), buf: make([]byte, 0, 512)}, nil
+	return newUpstreamConn(c), nil
 }
 
 // smallBody is the size up to which a request body is copied behind its
@@ -91,7 +170,8 @@ func (g *Gateway) dial(in *instance) (*upstreamConn, error) {
 const smallBody = 16 << 10
 
 // writeRequest sends POST /invocations with the passed-through header lines
-// (each "Name: value\r\n") and the body.
+// (each "Name: value\r\n") and the body; a small request goes out with the
+// first read of the answer, which must follow.
 func (uc *upstreamConn) writeRequest(host string, pass, body []byte) error {
 	b := uc.buf[:0]
 	b = append(b, "POST /invocations HTTP/1.1\r\nHost: "...)
@@ -104,7 +184,11 @@ func (uc *upstreamConn) writeRequest(host string, pass, body []byte) error {
 	var err error
 	if len(body) <= smallBody {
 		b = append(b, body...)
-		_, err = uc.conn.Write(b)
+		if uc.raw != nil {
+			uc.pending = b // written by the first read of the answer
+		} else {
+			_, err = uc.conn.Write(b)
+		}
 	} else {
 		bufs := net.Buffers{b, body}
 		_, err = bufs.WriteTo(uc.conn)
