@@ -37,6 +37,7 @@ func TestNetHTTPOnly(t *testing.T) {
 		{"ModelError", TestModelError},
 		{"ModelTimeout", TestModelTimeout},
 		{"DeadInstanceIsRetried", TestDeadInstanceIsRetried},
+		{"ModelClosedKeptAliveConn", TestModelClosedKeptAliveConn},
 		{"ResponseStreaming", TestResponseStreaming},
 		{"LargeResponse", TestLargeResponse},
 		{"ModelCutShort", TestModelCutShort},

@@ -143,9 +143,12 @@ type Gateway struct {
 	rand         func() uint64
 	transport    http.RoundTripper
 	ownTransport *http.Transport
-	fast         bool
-	authorize    func(*http.Request) *Refusal
-	dialer       *net.Dialer
+	// freshTransport opens a new connection for every request: for the
+	// one resend of a request whose kept-alive connection had been closed.
+	freshTransport *http.Transport
+	fast           bool
+	authorize      func(*http.Request) *Refusal
+	dialer         *net.Dialer
 
 	table atomic.Pointer[Table]
 	// closed is closed by Close; it ends the waits for an instance.
@@ -233,6 +236,8 @@ func New(cfg Config) *Gateway {
 		g.ownTransport = newTransport(dial)
 		g.transport = g.ownTransport
 	}
+	g.freshTransport = newTransport(dial)
+	g.freshTransport.DisableKeepAlives = true
 	g.table.Store(buildTable(nil, nil))
 	return g
 }

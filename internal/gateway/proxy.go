@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"strconv"
 	"strings"
@@ -268,9 +269,16 @@ func (x *exchange) attempt(v *variantTable, in *instance) error {
 	timer := g.clock.AfterFunc(g.modelTimeout, func() { cancel(errModelTimeout) })
 	defer timer.Stop()
 
-	req := x.upstreamRequest(ctx, in)
+	var reused atomic.Bool
+	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(c httptrace.GotConnInfo) { reused.Store(c.Reused) }})
 	sent := g.clock.Now()
-	res, err := g.transport.RoundTrip(req)
+	res, err := g.transport.RoundTrip(x.upstreamRequest(traced, in))
+	if err != nil && reused.Load() && ctx.Err() == nil {
+		// A kept-alive connection the model had closed (net/http resends
+		// a POST itself only if none of it went out): once more on a
+		// fresh connection, as the fast path does.
+		res, err = g.freshTransport.RoundTrip(x.upstreamRequest(ctx, in))
+	}
 	x.modelLatency = g.clock.Since(sent)
 	if err != nil {
 		switch {

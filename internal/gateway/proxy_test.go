@@ -521,3 +521,25 @@ func TestClientGone(t *testing.T) {
 		t.Errorf("Inflight = %d after the request ended, want 0", n)
 	}
 }
+
+// TestModelClosedKeptAliveConn: a model that closes its kept-alive
+// connections between requests, as a server's idle timeout does, costs no
+// invocation: the gateway finds its pooled connection closed when it sends
+// the next request, and sends it once more on a fresh one.
+func TestModelClosedKeptAliveConn(t *testing.T) {
+	m := newModel(t, "m", nil)
+	f := newFront(t, Config{})
+	f.Update([]EndpointRoute{oneVariant("ep", nil, m.route("m1"))})
+	for i := range 4 {
+		if r := f.invoke(t, "ep", []byte(`{}`), nil); r.status != http.StatusOK || string(r.body) != "m" {
+			t.Fatalf("invocation %d: %d %s", i+1, r.status, r.body)
+		}
+		m.CloseClientConnections()
+		if i%2 == 1 {
+			time.Sleep(20 * time.Millisecond) // the close has reached the gateway
+		}
+	}
+	if n := m.calls.Load(); n != 4 {
+		t.Errorf("the model saw %d requests, want 4: each once", n)
+	}
+}
