@@ -153,12 +153,7 @@ func (g *Gateway) takeOver(w http.ResponseWriter, r *http.Request) *fastConn {
 // newFastConn returns the fast path's state for a client connection whose
 // bytes r reads, in the middle of a request: with its write buffer.
 func newFastConn(g *Gateway, conn net.Conn, r io.Reader) *fastConn {
-	c := &fastConn{g: g, conn: conn, src: r}
-	if sc, ok := conn.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
-		}
-	}
+	c := &fastConn{g: g, conn: conn, src: r, raw: rawOf(conn)}
 	c.takeReader()
 	c.takeWriter()
 	c.timeout = g.clock.AfterFunc(time.Hour, c.expire)
@@ -289,14 +284,14 @@ func (c *fastConn) serve() {
 // awaitRequest waits for the next request to begin, at most IdleTimeout
 // (see waitExpire), and reports whether it has. After parkAfter it parks.
 func (c *fastConn) awaitRequest() bool {
-	if c.raw == nil || c.g.idleTimeout <= parkAfter {
-		c.waitTimer.Reset(c.g.idleTimeout)
-		_, err := c.br.Peek(1)
-		return err == nil
+	canPark := c.raw != nil && c.g.idleTimeout > parkAfter
+	wait := c.g.idleTimeout
+	if canPark {
+		wait = parkAfter
 	}
-	c.waitTimer.Reset(parkAfter)
-	if _, err := c.br.Peek(1); err == nil {
-		return true
+	c.waitTimer.Reset(wait)
+	if _, err := c.br.Peek(1); err == nil || !canPark {
+		return err == nil
 	}
 	c.g.connsMu.Lock()
 	park := c.parkDue && !c.g.closing

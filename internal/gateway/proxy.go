@@ -229,6 +229,9 @@ func (g *Gateway) acquire(endpoint, target string, exclude *instance) (*variantT
 // no instance, it waits for one to come with a new table: up to
 // InstanceWait, or until cancel is closed or the Gateway closes.
 func (g *Gateway) acquireOrWait(endpoint, target string, exclude *instance, cancel <-chan struct{}) (*variantTable, *fleetTable, *instance) {
+	// Loaded before acquire looks, so that a table that brings an
+	// instance after that look has replaced this one.
+	t := g.table.Load()
 	v, f, in := g.acquire(endpoint, target, exclude)
 	if in != nil || exclude != nil || g.instanceWait < 0 {
 		return v, f, in
@@ -238,10 +241,6 @@ func (g *Gateway) acquireOrWait(endpoint, target string, exclude *instance, canc
 	timer := g.clock.NewTimer(g.instanceWait)
 	defer timer.Stop()
 	for {
-		t := g.table.Load()
-		if v, f, in = g.acquire(endpoint, target, nil); in != nil {
-			return v, f, in
-		}
 		if t.endpoints[endpoint] == nil {
 			return nil, nil, nil // the endpoint was deleted meanwhile
 		}
@@ -253,6 +252,10 @@ func (g *Gateway) acquireOrWait(endpoint, target string, exclude *instance, canc
 			return nil, nil, nil
 		case <-g.closed:
 			return nil, nil, nil
+		}
+		t = g.table.Load()
+		if v, f, in = g.acquire(endpoint, target, nil); in != nil {
+			return v, f, in
 		}
 	}
 }

@@ -40,14 +40,19 @@ type upstreamConn struct {
 
 // newUpstreamConn wraps a connection to a model.
 func newUpstreamConn(c net.Conn) *upstreamConn {
-	uc := &upstreamConn{conn: c, buf: make([]byte, 0, 512)}
-	if sc, ok := c.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			uc.raw = raw
-		}
-	}
+	uc := &upstreamConn{conn: c, raw: rawOf(c), buf: make([]byte, 0, 512)}
 	uc.br = bufio.NewReaderSize(upstreamReader{uc}, upstreamBufSize)
 	return uc
+}
+
+// rawOf returns the connection's RawConn, or nil if it has none.
+func rawOf(c net.Conn) syscall.RawConn {
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			return raw
+		}
+	}
+	return nil
 }
 
 // upstreamReader reads a model's answers. With a request pending, it
