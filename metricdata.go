@@ -1,8 +1,8 @@
 package kiln
 
 import (
+	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -149,12 +149,12 @@ func (d *MetricDatum) validate(now time.Time) error {
 		return Errorf(EINVALID, "Counts has %d entries and Values %d; give one count per value, or none.", len(d.Counts), len(d.Values))
 	}
 	for i, v := range d.Values {
-		if err := checkMetricValue("Values["+itoa(i)+"]", v); err != nil {
+		if err := checkMetricValue(fmt.Sprintf("Values[%d]", i), v); err != nil {
 			return err
 		}
 	}
 	for i, c := range d.Counts {
-		if err := checkMetricValue("Counts["+itoa(i)+"]", c); err != nil {
+		if err := checkMetricValue(fmt.Sprintf("Counts[%d]", i), c); err != nil {
 			return err
 		}
 		if c <= 0 {
@@ -170,5 +170,3 @@ func checkMetricValue(name string, v float64) error {
 	}
 	return nil
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

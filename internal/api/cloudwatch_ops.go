@@ -26,14 +26,41 @@ const (
 	cwListMetricsPage  = 500
 )
 
-// The members of PutMetricAlarm that Kiln does not implement. A request
-// using one is refused rather than stored without it.
-var cwUnsupportedAlarmMembers = []struct{ member, why string }{
+// cwUnsupported is a member of a request that Kiln does not implement. A
+// request using one is refused rather than stored without it.
+type cwUnsupported struct{ member, why string }
+
+const (
+	cwNoActions     = "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"
+	cwNoSuppression = "action suppression is not supported by Kiln, whose alarms have no actions"
+)
+
+// cwRefuse refuses a request that uses one of the members listed.
+func cwRefuse(in cwParams, unsupported []cwUnsupported) error {
+	for _, u := range unsupported {
+		if in.has(u.member) {
+			return cwErrValidation("%s: %s.", u.member, u.why)
+		}
+	}
+	return nil
+}
+
+// cwReadTags reads the Tags member.
+func cwReadTags(in cwParams) []kiln.Tag {
+	var tags []kiln.Tag
+	for _, t := range in.structs("Tags") {
+		tags = append(tags, kiln.Tag{Key: t.str("Key"), Value: t.str("Value")})
+	}
+	return tags
+}
+
+// The members of PutMetricAlarm that Kiln does not implement.
+var cwUnsupportedAlarmMembers = []cwUnsupported{
 	{"Metrics", "metric math alarms (Metrics) are not supported by Kiln; alarm on one metric with MetricName, Namespace, Dimensions and Statistic or ExtendedStatistic"},
 	{"ThresholdMetricId", "anomaly detection alarms (ThresholdMetricId) are not supported by Kiln; set Threshold"},
-	{"AlarmActions", "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"},
-	{"OKActions", "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"},
-	{"InsufficientDataActions", "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"},
+	{"AlarmActions", cwNoActions},
+	{"OKActions", cwNoActions},
+	{"InsufficientDataActions", cwNoActions},
 	{"ActionConfiguration", "ActionConfiguration is not supported by Kiln"},
 	{"EvaluationCriteria", "EvaluationCriteria (PromQL alarms) is not supported through the CloudWatch API; use Kiln's native API for PromQL alarms"},
 	{"EvaluationInterval", "EvaluationInterval is not supported by Kiln"},
@@ -42,10 +69,8 @@ var cwUnsupportedAlarmMembers = []struct{ member, why string }{
 }
 
 func (c *CloudWatch) putMetricAlarm(ctx context.Context, in cwParams) (cwObj, error) {
-	for _, u := range cwUnsupportedAlarmMembers {
-		if in.has(u.member) {
-			return nil, cwErrValidation("%s: %s.", u.member, u.why)
-		}
+	if err := cwRefuse(in, cwUnsupportedAlarmMembers); err != nil {
+		return nil, err
 	}
 	a := kiln.Alarm{
 		AlarmName:                        in.str("AlarmName"),
@@ -66,9 +91,7 @@ func (c *CloudWatch) putMetricAlarm(ctx context.Context, in cwParams) (cwObj, er
 	dta, hasDTA := in.int("DatapointsToAlarm")
 	threshold, hasThreshold := in.float("Threshold")
 	a.Threshold = threshold
-	for _, t := range in.structs("Tags") {
-		a.Tags = append(a.Tags, kiln.Tag{Key: t.str("Key"), Value: t.str("Value")})
-	}
+	a.Tags = cwReadTags(in)
 	if err := in.err(); err != nil {
 		return nil, err
 	}
@@ -105,29 +128,25 @@ func (c *CloudWatch) putAlarm(ctx context.Context, a *kiln.Alarm) error {
 }
 
 // The members of PutCompositeAlarm that Kiln does not implement.
-var cwUnsupportedCompositeMembers = []struct{ member, why string }{
-	{"AlarmActions", "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"},
-	{"OKActions", "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"},
-	{"InsufficientDataActions", "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"},
-	{"ActionsSuppressor", "action suppression is not supported by Kiln, whose alarms have no actions"},
-	{"ActionsSuppressorWaitPeriod", "action suppression is not supported by Kiln, whose alarms have no actions"},
-	{"ActionsSuppressorExtensionPeriod", "action suppression is not supported by Kiln, whose alarms have no actions"},
+var cwUnsupportedCompositeMembers = []cwUnsupported{
+	{"AlarmActions", cwNoActions},
+	{"OKActions", cwNoActions},
+	{"InsufficientDataActions", cwNoActions},
+	{"ActionsSuppressor", cwNoSuppression},
+	{"ActionsSuppressorWaitPeriod", cwNoSuppression},
+	{"ActionsSuppressorExtensionPeriod", cwNoSuppression},
 }
 
 func (c *CloudWatch) putCompositeAlarm(ctx context.Context, in cwParams) (cwObj, error) {
-	for _, u := range cwUnsupportedCompositeMembers {
-		if in.has(u.member) {
-			return nil, cwErrValidation("%s: %s.", u.member, u.why)
-		}
+	if err := cwRefuse(in, cwUnsupportedCompositeMembers); err != nil {
+		return nil, err
 	}
 	a := kiln.Alarm{
 		AlarmName:        in.str("AlarmName"),
 		AlarmDescription: in.str("AlarmDescription"),
 		AlarmRule:        in.str("AlarmRule"),
 		ActionsEnabled:   in.bool("ActionsEnabled"),
-	}
-	for _, t := range in.structs("Tags") {
-		a.Tags = append(a.Tags, kiln.Tag{Key: t.str("Key"), Value: t.str("Value")})
+		Tags:             cwReadTags(in),
 	}
 	if err := in.err(); err != nil {
 		return nil, err
@@ -842,10 +861,7 @@ func (c *CloudWatch) tagResource(ctx context.Context, in cwParams) (cwObj, error
 	if err != nil {
 		return nil, err
 	}
-	var tags []kiln.Tag
-	for _, t := range in.structs("Tags") {
-		tags = append(tags, kiln.Tag{Key: t.str("Key"), Value: t.str("Value")})
-	}
+	tags := cwReadTags(in)
 	if err := in.err(); err != nil {
 		return nil, err
 	}

@@ -72,17 +72,20 @@ func (c *Custom) Put(namespace string, data []CustomDatum) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gc(now.Unix())
+	dims := make([][]kiln.Dimension, len(data))
+	keys := make([]string, len(data))
 	fresh := map[string]bool{}
-	for _, d := range data {
-		k := customKey(namespace, d.MetricName, d.Dimensions)
-		if c.series[k] == nil && !fresh[k] {
-			fresh[k] = true
+	for i, d := range data {
+		dims[i] = sortedDims(d.Dimensions)
+		keys[i] = customKey(namespace, d.MetricName, dims[i])
+		if c.series[keys[i]] == nil {
+			fresh[keys[i]] = true
 		}
 	}
 	if len(c.series)+len(fresh) > MaxCustomSeries {
 		return kiln.Errorf(kiln.EINVALID, "Kiln keeps at most %d custom metrics (namespace, metric name and dimensions); these data would make %d.", MaxCustomSeries, len(c.series)+len(fresh))
 	}
-	for _, d := range data {
+	for i, d := range data {
 		t := d.Timestamp
 		if t.IsZero() {
 			t = now
@@ -90,23 +93,21 @@ func (c *Custom) Put(namespace string, data []CustomDatum) error {
 		if now.Sub(t) > MinuteRetention {
 			continue
 		}
-		k := customKey(namespace, d.MetricName, d.Dimensions)
-		s := c.series[k]
+		s := c.series[keys[i]]
 		if s == nil {
-			dims := slices.Clone(d.Dimensions)
-			slices.SortFunc(dims, func(a, b kiln.Dimension) int { return strings.Compare(a.Name, b.Name) })
-			s = &customSeries{id: MetricID{Namespace: namespace, MetricName: d.MetricName, Dimensions: dims},
+			s = &customSeries{id: MetricID{Namespace: namespace, MetricName: d.MetricName, Dimensions: dims[i]},
 				seconds: map[int64]stats{}, minutes: map[int64]stats{}}
-			c.series[k] = s
+			c.series[keys[i]] = s
 		}
 		p := stats{d.SampleCount, d.Sum, d.Min, d.Max}
 		sec := t.Unix()
+		minute := floorDiv(sec, 60) * 60
 		v := s.seconds[sec]
 		v.add(p)
 		s.seconds[sec] = v
-		m := s.minutes[floorDiv(sec, 60)*60]
+		m := s.minutes[minute]
 		m.add(p)
-		s.minutes[floorDiv(sec, 60)*60] = m
+		s.minutes[minute] = m
 	}
 	return nil
 }
@@ -152,7 +153,7 @@ func (c *Custom) Query(q Query) ([]Datapoint, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gc(now)
-	s := c.series[customKey(q.Namespace, q.MetricName, dims)]
+	s := c.series[customKey(q.Namespace, q.MetricName, sortedDims(dims))]
 	if s == nil {
 		return nil, nil
 	}
@@ -222,11 +223,16 @@ func (c *Custom) ListMetrics(namespace, metricName string, dims map[string]strin
 	return out
 }
 
-// customKey identifies a series: namespace, name, and the dimensions in
-// name order.
-func customKey(namespace, name string, dims []kiln.Dimension) string {
+// sortedDims returns a copy of dims in name order, as a series keeps them.
+func sortedDims(dims []kiln.Dimension) []kiln.Dimension {
 	sorted := slices.Clone(dims)
 	slices.SortFunc(sorted, func(a, b kiln.Dimension) int { return strings.Compare(a.Name, b.Name) })
+	return sorted
+}
+
+// customKey identifies a series: namespace, name, and the dimensions, which
+// must be in name order.
+func customKey(namespace, name string, sorted []kiln.Dimension) string {
 	var b strings.Builder
 	b.WriteString(namespace)
 	b.WriteByte(0)
