@@ -3,8 +3,13 @@ package fleet
 import (
 	"maps"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
+
+	"github.com/google/shlex"
+
+	"github.com/kiln-serve/kiln"
 )
 
 // inheritedEnv are the only variables of Kiln's own environment an instance
@@ -53,6 +58,24 @@ func (m *Manager) env(spec Spec, id, token string, port int) []string {
 // CheckImage reports, as an EINVALID *kiln.Error, whether this manager
 // would refuse to run a model's Image: Kiln's own binary but as
 // `kiln demo-model`, or a command the allow-list does not allow.
+//
+// When instances run as another user, it also refuses an executable that
+// user could not run (a directory on the way it may not enter), which
+// would otherwise only fail when an instance starts.
 func (m *Manager) CheckImage(image string) error {
-	return m.policy.CheckImage(image)
+	if err := m.policy.CheckImage(image); err != nil {
+		return err
+	}
+	if m.user == nil {
+		return nil
+	}
+	argv, _ := shlex.Split(image) // CheckImage split it
+	exe, err := exec.LookPath(argv[0])
+	if err != nil {
+		return nil // fails when an instance starts, with the reason
+	}
+	if err := m.user.canExecute(exe); err != nil {
+		return kiln.Errorf(kiln.EINVALID, "PrimaryContainer.Image %q: instances run as user %s (--instance-user), which cannot run it: %v.", image, m.user.name, err)
+	}
+	return nil
 }

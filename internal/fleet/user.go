@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -30,6 +33,21 @@ func lookupInstanceUser(name string) (*instanceUser, error) {
 			return nil, fmt.Errorf("instance user %q: %w", name, err)
 		}
 	}
+	iu, err := toInstanceUser(u)
+	if err != nil {
+		return nil, err
+	}
+	if iu.uid == uint32(os.Geteuid()) {
+		return nil, nil // Kiln's own user: nothing to switch
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("instance user %q: Kiln runs as uid %d, not root, so it cannot start processes as another user", name, os.Geteuid())
+	}
+	return iu, nil
+}
+
+func toInstanceUser(u *user.User) (*instanceUser, error) {
+	name := u.Username
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
 		return nil, fmt.Errorf("instance user %q: uid %q: %w", name, u.Uid, err)
@@ -50,12 +68,6 @@ func lookupInstanceUser(name string) (*instanceUser, error) {
 		}
 		iu.groups = append(iu.groups, uint32(g))
 	}
-	if iu.uid == uint32(os.Geteuid()) {
-		return nil, nil // Kiln's own user: nothing to switch
-	}
-	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("instance user %q: Kiln runs as uid %d, not root, so it cannot start processes as another user", name, os.Geteuid())
-	}
 	return iu, nil
 }
 
@@ -74,4 +86,78 @@ func privateDir(dir string) error {
 		return err
 	}
 	return os.Chmod(dir, 0o700)
+}
+
+// UserCanExecute reports why the user named name (or numeric ID) could not
+// run the executable file path: a directory on the way it may not search,
+// or the file itself it may not execute (or, for a script, read). It
+// answers from the permission bits, as the kernel would decide for a
+// process of that user without capabilities; ACLs are not read.
+func UserCanExecute(name, path string) error {
+	u, err := user.Lookup(name)
+	if err != nil {
+		if u, err = user.LookupId(name); err != nil {
+			return fmt.Errorf("user %q: %w", name, err)
+		}
+	}
+	iu, err := toInstanceUser(u)
+	if err != nil {
+		return err
+	}
+	return iu.canExecute(path)
+}
+
+func (u *instanceUser) canExecute(path string) error {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	real, err = filepath.Abs(real)
+	if err != nil {
+		return err
+	}
+	dir := "/"
+	for _, part := range strings.Split(strings.TrimPrefix(filepath.Dir(real), "/"), "/") {
+		dir = filepath.Join(dir, part)
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return err
+		}
+		if !u.may(fi, 1) {
+			return fmt.Errorf("user %s may not enter the directory %s (mode %s), on the way to %s", u.name, dir, fi.Mode().Perm(), path)
+		}
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return err
+	}
+	if !u.may(fi, 1) {
+		return fmt.Errorf("user %s may not execute %s (mode %s)", u.name, real, fi.Mode().Perm())
+	}
+	if f, err := os.Open(real); err == nil {
+		head := make([]byte, 2)
+		n, _ := f.Read(head)
+		f.Close()
+		if n == 2 && string(head) == "#!" && !u.may(fi, 4) {
+			return fmt.Errorf("user %s may not read the script %s (mode %s)", u.name, real, fi.Mode().Perm())
+		}
+	}
+	return nil
+}
+
+// may reports whether the user has the permission bit (4 read, 2 write,
+// 1 execute or search) on a file.
+func (u *instanceUser) may(fi os.FileInfo, bit os.FileMode) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return true // cannot tell: let the kernel decide
+	}
+	perm := fi.Mode().Perm()
+	switch {
+	case st.Uid == u.uid:
+		return perm&(bit<<6) != 0
+	case st.Gid == u.gid || slices.Contains(u.groups, st.Gid):
+		return perm&(bit<<3) != 0
+	}
+	return perm&bit != 0
 }
