@@ -35,7 +35,8 @@ func sharedTempDir(t *testing.T) string {
 	return dir
 }
 
-// createModelRaw posts a model to /v1/models and returns the status and body.
+// createModelRaw posts a model to /v1/models and returns the status and
+// the error's message (or the body).
 func createModelRaw(t *testing.T, p *kilnProc, token string, model map[string]any) (int, string) {
 	t.Helper()
 	body, err := json.Marshal(model)
@@ -56,6 +57,10 @@ func createModelRaw(t *testing.T, p *kilnProc, token string, model map[string]an
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	var e struct{ Message string }
+	if json.Unmarshal(b, &e) == nil && e.Message != "" {
+		return resp.StatusCode, e.Message
+	}
 	return resp.StatusCode, string(b)
 }
 
