@@ -37,8 +37,8 @@ type Config struct {
 	DataDir string
 	// Region and Account appear in ARNs; defaults us-east-1, 000000000000.
 	Region, Account string
-	// AllowedCommands, if not empty, are the only executables a model's
-	// Image may start.
+	// AllowedCommands, if not empty, are the only executables or command
+	// line patterns a model's Image may start (fleet.CommandPolicy).
 	AllowedCommands []string
 	// InstanceUser, if not empty, is the user instances run as; Kiln must
 	// then run as root. Empty runs them as Kiln's own user.
