@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 
 	"github.com/kiln-serve/kiln/internal/fleet"
 )
@@ -13,6 +14,10 @@ import (
 // instance can read and run only what every user may.
 const defaultInstanceUser = "nobody"
 
+// nobodyID is nobody's customary uid and gid, for systems that do not
+// name it.
+const nobodyID = "65534:65534"
+
 // instanceUser is --instance-user, or its default: nobody when Kiln runs
 // as root, Kiln's own user otherwise. auto reports the default.
 func (f *serveFlags) instanceUserName() (name string, auto bool) {
@@ -20,6 +25,9 @@ func (f *serveFlags) instanceUserName() (name string, auto bool) {
 		return f.instanceUser, false
 	}
 	if os.Geteuid() == 0 {
+		if _, err := user.Lookup(defaultInstanceUser); err != nil {
+			return nobodyID, true // a system without a user database (a bare container image)
+		}
 		return defaultInstanceUser, true
 	}
 	return "", true

@@ -26,16 +26,9 @@ func lookupInstanceUser(name string) (*instanceUser, error) {
 	if name == "" {
 		return nil, nil
 	}
-	u, err := user.Lookup(name)
+	iu, err := resolveUser(name)
 	if err != nil {
-		var err2 error
-		if u, err2 = user.LookupId(name); err2 != nil {
-			return nil, fmt.Errorf("instance user %q: %w", name, err)
-		}
-	}
-	iu, err := toInstanceUser(u)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("instance %w", err)
 	}
 	if iu.uid == uint32(os.Geteuid()) {
 		return nil, nil // Kiln's own user: nothing to switch
@@ -44,6 +37,40 @@ func lookupInstanceUser(name string) (*instanceUser, error) {
 		return nil, fmt.Errorf("instance user %q: Kiln runs as uid %d, not root, so it cannot start processes as another user", name, os.Geteuid())
 	}
 	return iu, nil
+}
+
+// resolveUser finds a user by name, by numeric ID, or takes UID[:GID] as
+// given when the system's user database does not know it.
+func resolveUser(name string) (*instanceUser, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		var err2 error
+		if u, err2 = user.LookupId(name); err2 != nil {
+			if iu := numericUser(name); iu != nil {
+				return iu, nil
+			}
+			return nil, fmt.Errorf("user %q: %w", name, err)
+		}
+	}
+	return toInstanceUser(u)
+}
+
+// numericUser is a user given as UID or UID:GID that the system's user
+// database does not know (a container image without /etc/passwd); nil if
+// name is not numeric.
+func numericUser(name string) *instanceUser {
+	uidText, gidText, hasGID := strings.Cut(name, ":")
+	uid, err := strconv.ParseUint(uidText, 10, 32)
+	if err != nil {
+		return nil
+	}
+	gid := uid
+	if hasGID {
+		if gid, err = strconv.ParseUint(gidText, 10, 32); err != nil {
+			return nil
+		}
+	}
+	return &instanceUser{name: name, uid: uint32(uid), gid: uint32(gid), groups: []uint32{uint32(gid)}, home: "/"}
 }
 
 func toInstanceUser(u *user.User) (*instanceUser, error) {
@@ -94,13 +121,7 @@ func privateDir(dir string) error {
 // answers from the permission bits, as the kernel would decide for a
 // process of that user without capabilities; ACLs are not read.
 func UserCanExecute(name, path string) error {
-	u, err := user.Lookup(name)
-	if err != nil {
-		if u, err = user.LookupId(name); err != nil {
-			return fmt.Errorf("user %q: %w", name, err)
-		}
-	}
-	iu, err := toInstanceUser(u)
+	iu, err := resolveUser(name)
 	if err != nil {
 		return err
 	}

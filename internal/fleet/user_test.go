@@ -54,3 +54,30 @@ func TestUserCanExecute(t *testing.T) {
 		})
 	}
 }
+
+func TestLookupInstanceUser(t *testing.T) {
+	if u, err := lookupInstanceUser(""); u != nil || err != nil {
+		t.Errorf(`lookupInstanceUser("") = %v, %v; want nil, nil`, u, err)
+	}
+	if _, err := lookupInstanceUser("no-such-user-kiln"); err == nil || !strings.Contains(err.Error(), "no-such-user-kiln") {
+		t.Errorf("an unknown user: %v, want an error naming it", err)
+	}
+	self, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := lookupInstanceUser(self.Username); u != nil || err != nil {
+		t.Errorf("Kiln's own user: %v, %v; want nil, nil (nothing to switch)", u, err)
+	}
+	u, err := lookupInstanceUser("54321:54322")
+	switch {
+	case os.Geteuid() != 0:
+		if err == nil || !strings.Contains(err.Error(), "not root") {
+			t.Errorf("another user while not root: %v, want an error saying Kiln is not root", err)
+		}
+	case err != nil:
+		t.Errorf("a numeric user the system does not know: %v", err)
+	case u.uid != 54321 || u.gid != 54322 || len(u.groups) != 1 || u.groups[0] != 54322:
+		t.Errorf("54321:54322 = %+v", u)
+	}
+}
