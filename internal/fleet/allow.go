@@ -93,6 +93,22 @@ func ParseCommandPolicy(entries []string) (*CommandPolicy, error) {
 	return p, nil
 }
 
+// Warnings describe entries that allow more than an operator may think:
+// an interpreter named alone runs any script file on the host.
+func (p *CommandPolicy) Warnings() []string {
+	var out []string
+	for _, e := range p.entries {
+		exe, err := exec.LookPath(e.exe)
+		if err != nil || e.patterns != nil {
+			continue
+		}
+		if k := kindOf(exe); k == interpreter || k == python {
+			out = append(out, fmt.Sprintf("allowed command %q is an interpreter: it may run any script file on this host that the instance user can read; a pattern naming the script is narrower", e.text))
+		}
+	}
+	return out
+}
+
 // Empty reports whether the policy has no allow-list, so that any command
 // but Kiln's own may run.
 func (p *CommandPolicy) Empty() bool { return p == nil || len(p.entries) == 0 }
@@ -184,7 +200,10 @@ func (e commandEntry) refuses(kind commandKind, argv []string) string {
 		}
 		return ""
 	}
-	if len(args) < len(e.patterns) || (!e.rest && len(args) > len(e.patterns)) {
+	switch {
+	case e.rest && len(args) < len(e.patterns):
+		return fmt.Sprintf("wants at least %d arguments, not %d", len(e.patterns), len(args))
+	case !e.rest && len(args) != len(e.patterns):
 		return fmt.Sprintf("wants %d arguments, not %d", len(e.patterns), len(args))
 	}
 	for i, a := range args {

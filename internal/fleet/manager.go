@@ -256,6 +256,9 @@ func New(cfg Config) (*Manager, error) {
 			return http.ErrUseLastResponse
 		},
 	}
+	for _, w := range policy.Warnings() {
+		m.log.Warn(w)
+	}
 	m.killLeftovers()
 	return m, nil
 }
