@@ -81,14 +81,17 @@ func TestAllowCommandCannotBeBypassed(t *testing.T) {
 	if err := os.WriteFile(renamed, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := startKiln(t, "", "--allow-command", kilnBin, "--allow-command", "bash",
+	// kiln by name, found in Kiln's PATH, as the demo model needs it.
+	path := "PATH=" + filepath.Dir(kilnBin) + string(os.PathListSeparator) + os.Getenv("PATH")
+	p := startKilnWith(t, "", func(cmd *exec.Cmd) { cmd.Env = append(os.Environ(), path) }, "--allow-command", "kiln", "--allow-command", "bash",
 		"--allow-command", renamed, "--allow-command", "bash -c 'echo allowed; exec "+kilnBin+" demo-model'")
 
 	cases := []struct {
 		name, image, want string
 		env               map[string]string
 	}{
-		{"kiln serve", kilnBin + " serve --addr 127.0.0.1:0", "is Kiln itself", nil},
+		{"kiln serve", "kiln serve --addr 127.0.0.1:0", "is Kiln itself", nil},
+		{"kiln serve by path", kilnBin + " serve --addr 127.0.0.1:0", "is Kiln itself", nil},
 		{"kiln demo", kilnBin + " demo --addr 127.0.0.1:0", "is Kiln itself", nil},
 		{"renamed kiln serve", renamed + " serve --addr 127.0.0.1:0", "is Kiln itself", nil},
 		{"bash -c", "bash -c 'id > /tmp/pwned'", `allows bash to run a script file, not "-c"`, nil},
@@ -113,7 +116,7 @@ func TestAllowCommandCannotBeBypassed(t *testing.T) {
 		})
 	}
 	// What the list allows still runs.
-	for _, image := range []string{kilnBin + " demo-model", "bash -c 'echo allowed; exec " + kilnBin + " demo-model'"} {
+	for _, image := range []string{"kiln demo-model", kilnBin + " demo-model", "bash -c 'echo allowed; exec " + kilnBin + " demo-model'"} {
 		status, body := createModelRaw(t, p, "", map[string]any{"ModelName": fmt.Sprintf("ok-%d", len(image)), "PrimaryContainer": map[string]any{"Image": image}})
 		if status != http.StatusOK && status != http.StatusCreated {
 			t.Errorf("CreateModel %q: %d %s; want it created", image, status, body)
