@@ -54,6 +54,9 @@ func (m *Model) Validate() error {
 			return Errorf(EINVALID, "PrimaryContainer.Environment[%s] is longer than %d characters.", k, MaxEnvValueLength)
 		}
 	}
+	if err := validateEnvironmentHooks(c.Environment); err != nil {
+		return err
+	}
 	if len(c.ModelDataUrl) > 1024 {
 		return Errorf(EINVALID, "PrimaryContainer.ModelDataUrl is longer than 1024 characters.")
 	}

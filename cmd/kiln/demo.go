@@ -36,11 +36,13 @@ deployments have requests to watch.`,
 			if err != nil {
 				return err
 			}
-			srv, err := server.New(cfg)
+			image, err := demoImage(cfg.DataDir)
 			if err != nil {
 				return err
 			}
-			image, err := demoImage(cfg.DataDir)
+			name, auto := f.instanceUserName()
+			cfg.InstanceUser = demoInstanceUser(name, auto, strings.TrimSuffix(image, " demo-model"), c.errOut)
+			srv, err := server.New(cfg)
 			if err != nil {
 				return err
 			}

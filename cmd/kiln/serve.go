@@ -22,6 +22,7 @@ type serveFlags struct {
 	invokeAuth                                bool
 	allow                                     []string
 	startupTimeout, stopTimeout, instanceWait time.Duration
+	instanceUser                              string
 }
 
 func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
@@ -30,7 +31,8 @@ func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
 	fl.StringVar(&f.dataDir, "data-dir", envOr("KILN_DATA_DIR", defaultDataDir), "directory for the embedded store and instance logs (env KILN_DATA_DIR)")
 	fl.StringVar(&f.region, "region", envOr("KILN_REGION", "us-east-1"), "region shown in ARNs (env KILN_REGION)")
 	fl.StringVar(&f.account, "account", envOr("KILN_ACCOUNT", "000000000000"), "12-digit account shown in ARNs (env KILN_ACCOUNT)")
-	fl.StringSliceVar(&f.allow, "allow-command", nil, "executables models may run (repeatable); empty allows any")
+	fl.StringArrayVar(&f.allow, "allow-command", nil, "what models may run (repeatable): an executable (any arguments, but an interpreter only with a script), or a command line with path.Match patterns per argument and ** for any further ones, e.g. 'python3 /opt/m/serve.py --port *'; empty allows any; Kiln itself runs only as 'kiln demo-model'")
+	fl.StringVar(&f.instanceUser, "instance-user", "", "user instances run as (needs Kiln to run as root); default nobody when Kiln runs as root, else Kiln's own user")
 	fl.DurationVar(&f.startupTimeout, "startup-timeout", 240*time.Second, "how long a new instance may take to pass its health check")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "how long a stopping instance gets after SIGTERM before SIGKILL")
 	fl.DurationVar(&f.instanceWait, "instance-wait", gateway.DefaultInstanceWait, "how long an invocation waits for an instance of its endpoint to start (after a restart, say) before it gets a 503; 0 for no wait")
@@ -58,6 +60,10 @@ func (f *serveFlags) config(c *cli) (server.Config, error) {
 	if err != nil {
 		return server.Config{}, err
 	}
+	if err := forgetSecrets(); err != nil {
+		return server.Config{}, err
+	}
+	instanceUser, _ := f.instanceUserName()
 	return server.Config{
 		Credentials:     creds,
 		InvokeAuth:      f.invokeAuth,
@@ -66,6 +72,7 @@ func (f *serveFlags) config(c *cli) (server.Config, error) {
 		Region:          f.region,
 		Account:         f.account,
 		AllowedCommands: f.allow,
+		InstanceUser:    instanceUser,
 		StartupTimeout:  f.startupTimeout,
 		StopTimeout:     f.stopTimeout,
 		InstanceWait:    wait,

@@ -31,6 +31,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Searchable by all: Kiln running as root starts instances as nobody,
+	// which must be able to run this binary as the demo model.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	kilnBin = filepath.Join(dir, "kiln")
 	build := exec.Command("go", "build", "-o", kilnBin, "../../cmd/kiln")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -86,6 +92,13 @@ func freeAddr(t testing.TB) string {
 // until it answers /healthz.
 func startKiln(t testing.TB, dataDir string, extra ...string) *kilnProc {
 	t.Helper()
+	return startKilnWith(t, dataDir, nil, extra...)
+}
+
+// startKilnWith is startKiln with a hook that may change the command (its
+// environment, its user) before it starts.
+func startKilnWith(t testing.TB, dataDir string, configure func(*exec.Cmd), extra ...string) *kilnProc {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
@@ -94,6 +107,9 @@ func startKiln(t testing.TB, dataDir string, extra ...string) *kilnProc {
 	cmd := exec.Command(kilnBin, args...)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	if configure != nil {
+		configure(cmd)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start kiln: %v", err)
 	}

@@ -21,4 +21,10 @@
 // and each instance's PID is recorded under RunDir, so that a Kiln started
 // again kills anything a previous run left behind (its workers, say) before
 // it starts new instances.
+//
+// What an instance may run is a CommandPolicy, checked when a model is
+// created (CheckImage) and again at every launch; its environment is built
+// from a fixed list (env.go), never Kiln's whole environment; and when
+// Kiln runs as root, an InstanceUser runs it, so that it can reach neither
+// Kiln's files nor its process.
 package fleet

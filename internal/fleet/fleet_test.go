@@ -488,23 +488,28 @@ func TestAllowedCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testConfig(t)
-	cfg.AllowedCommands = []string{exe, "sh"}
+	// sh alone allows scripts, not inline code; the pattern allows this
+	// one command line.
+	cfg.AllowedCommands = []string{exe, "sh", "sh -c 'echo from the shell; exit 4'"}
 	m := startManager(t, cfg)
 
 	allowed := helperSpec("ep9", "allowed", 1, nil)
 	shell := helperSpec("ep9", "shell", 1, nil)
 	shell.Container.Image = "sh -c 'echo from the shell; exit 4'"
+	inline := helperSpec("ep9", "inline", 1, nil)
+	inline.Container.Image = "sh -c 'echo any other code'"
 	other := helperSpec("ep9", "other", 1, nil)
 	other.Container.Image = "true"
 	aliased := helperSpec("ep9", "alias", 1, nil)
 	aliased.Container.Image = alias
-	m.Sync([]Spec{allowed, shell, other, aliased})
+	m.Sync([]Spec{allowed, shell, inline, other, aliased})
 
 	routable(t, m, "ep9", "allowed", 1)
 	for fleet, want := range map[string]string{
-		"shell": "exited before passing its health check: exit status 4. Last output: from the shell",
-		"other": `could not start: "true" (`,
-		"alias": fmt.Sprintf(`could not start: %q (%s) is not one of the commands this server is allowed to run`, alias, alias),
+		"shell":  "exited before passing its health check: exit status 4. Last output: from the shell",
+		"other":  `could not start: "true" (`,
+		"alias":  fmt.Sprintf(`could not start: %q (%s) is not one of the commands this server is allowed to run`, alias, alias),
+		"inline": `the allowed command "sh" allows sh to run a script file, not "-c"`,
 	} {
 		var st FleetStatus
 		waitFor(t, "LaunchFailed of "+fleet, func() bool {
@@ -515,7 +520,7 @@ func TestAllowedCommands(t *testing.T) {
 			t.Errorf("fleet %s: Reason = %q, want it to contain %q", fleet, st.Reason, want)
 		}
 	}
-	if st := m.FleetStatus("ep9", "other"); !strings.HasSuffix(st.Reason, ") is not one of the commands this server is allowed to run") {
+	if st := m.FleetStatus("ep9", "other"); !strings.Contains(st.Reason, ") is not one of the commands this server is allowed to run (--allow-command ") {
 		t.Errorf("Reason = %q", st.Reason)
 	}
 }

@@ -89,15 +89,23 @@ type Config struct {
 	// MaxRestartBackoff caps the wait. If zero, DefaultMaxRestartBackoff.
 	MaxRestartBackoff time.Duration
 
-	// AllowedCommands, if not empty, lists the only executables an instance
-	// may run: the first word of a model's Image, resolved as exec.LookPath
-	// does with Kiln's own PATH (never the model's), must name the same
-	// path as one of these, resolved the same way. Any other command fails
-	// its launch with a reason that says so. Paths are compared after
-	// resolving symbolic links in their directories but not the files
-	// themselves, so that allowing one name of a multi-call binary (busybox)
-	// does not allow its other names.
+	// AllowedCommands, if not empty, lists the only command lines an
+	// instance may run: executables, or command line patterns, as
+	// CommandPolicy describes. The first word of a model's Image is
+	// resolved as exec.LookPath does with Kiln's own PATH (never the
+	// model's) and must name the same path as an entry's first word,
+	// resolved the same way. Paths are compared after resolving symbolic
+	// links in their directories but not the files themselves, so that
+	// allowing one name of a multi-call binary (busybox) does not allow its
+	// other names. Whatever the list, Kiln's own binary runs only as
+	// `kiln demo-model`. A command that is not allowed fails its launch with
+	// a reason that says so.
 	AllowedCommands []string
+	// InstanceUser, if not empty, is the user (a name or a numeric ID)
+	// instances run as, with its primary group and supplementary groups,
+	// its home directory as HOME, and its name as USER and LOGNAME. Kiln
+	// must then run as root. If empty, instances run as Kiln's own user.
+	InstanceUser string
 
 	// Drainer is asked to drain each routable instance before it is
 	// stopped. If nil, instances are stopped without draining.
@@ -130,6 +138,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("fleet: Config.AllowedCommands[%d] is empty", i)
 		}
 	}
+	if _, err := ParseCommandPolicy(c.AllowedCommands); err != nil {
+		return fmt.Errorf("fleet: %w", err)
+	}
+	if _, err := lookupInstanceUser(c.InstanceUser); err != nil {
+		return fmt.Errorf("fleet: %w", err)
+	}
 	return nil
 }
 
@@ -137,6 +151,8 @@ func (c *Config) Validate() error {
 // for concurrent use.
 type Manager struct {
 	cfg       Config
+	policy    *CommandPolicy
+	user      *instanceUser // nil: instances run as Kiln's own user
 	clock     clock.Clock
 	log       *slog.Logger
 	transport *http.Transport
@@ -191,14 +207,27 @@ func New(cfg Config) (*Manager, error) {
 		cfg.RunDir = filepath.Join(filepath.Dir(cfg.LogDir), "run")
 	}
 	cfg.AllowedCommands = slices.Clone(cfg.AllowedCommands)
+	policy, err := ParseCommandPolicy(cfg.AllowedCommands)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	user, err := lookupInstanceUser(cfg.InstanceUser)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	// Instances' output may hold whatever a model prints (its settings,
+	// its inputs), and PID files name processes to kill: neither is for
+	// other users, the instances' own user included.
 	for _, dir := range []string{cfg.LogDir, cfg.RunDir} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := privateDir(dir); err != nil {
 			return nil, fmt.Errorf("fleet: %w", err)
 		}
 	}
 
 	m := &Manager{
 		cfg:     cfg,
+		policy:  policy,
+		user:    user,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
 		syncc:   make(chan struct{}, 1),
@@ -226,6 +255,9 @@ func New(cfg Config) (*Manager, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
+	}
+	for _, w := range policy.Warnings() {
+		m.log.Warn(w)
 	}
 	m.killLeftovers()
 	return m, nil

@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,10 +84,10 @@ func (m *Manager) launch(s *slot, spec Spec) (p *proc, err error) {
 	if logPath == "" {
 		return nil, fmt.Errorf("endpoint %q or fleet %q cannot name a log file", k.endpoint, k.fleet)
 	}
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
 		return nil, fmt.Errorf("create log directory: %w", err)
 	}
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open log file: %w", err)
 	}
@@ -115,21 +113,25 @@ func (m *Manager) launch(s *slot, spec Spec) (p *proc, err error) {
 		}
 		return nil, fmt.Errorf("cannot run %q: %v", argv[0], err)
 	}
-	if !m.allowed(path) {
-		return nil, fmt.Errorf("%q (%s) is not one of the commands this server is allowed to run", argv[0], path)
+	// Checked again here, not only when the model was created: the record
+	// may predate the allow-list, or this version of Kiln.
+	if err := m.policy.Check(path, argv); err != nil {
+		return nil, err
 	}
 	port, err := m.pickPort()
 	if err != nil {
 		return nil, err
 	}
 	token := newToken()
+	attr := sysProcAttr()
+	attr.Credential = m.user.credential()
 	cmd := &exec.Cmd{
 		Path:        path,
 		Args:        argv,
 		Env:         m.env(spec, id, token, port),
 		Stdout:      logf,
 		Stderr:      logf,
-		SysProcAttr: sysProcAttr(),
+		SysProcAttr: attr,
 	}
 	writeNote(logf, m.clock.Now(), id, fmt.Sprintf("starting on port %d: %s", port, spec.Container.Image))
 	if err := m.spawn(cmd); err != nil {
@@ -141,7 +143,7 @@ func (m *Manager) launch(s *slot, spec Spec) (p *proc, err error) {
 		logPath: logPath, pidPath: filepath.Join(m.cfg.RunDir, id+".pid"),
 		cmd: cmd, exited: make(chan struct{}),
 	}
-	if err := os.WriteFile(p.pidPath, pidFile(p.pid, token), 0o644); err != nil {
+	if err := os.WriteFile(p.pidPath, pidFile(p.pid, token), 0o600); err != nil {
 		m.log.Warn("writing PID file", "instance", id, "error", err)
 	}
 	m.workers.Go(func() { m.wait(p) })
@@ -205,53 +207,6 @@ func (m *Manager) spawner() {
 	for req := range m.spawnc {
 		req.errc <- req.cmd.Start()
 	}
-}
-
-// env is an instance's whole environment: PATH and HOME from Kiln's own
-// (nothing else of it, so Kiln's secrets stay out), the model's
-// Environment, then the variables of the container contract and Kiln's
-// own, which the model cannot override.
-func (m *Manager) env(spec Spec, id, token string, port int) []string {
-	env := map[string]string{}
-	for _, k := range []string{"PATH", "HOME"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env[k] = v
-		}
-	}
-	maps.Copy(env, spec.Container.Environment)
-	env["SAGEMAKER_BIND_TO_PORT"] = strconv.Itoa(port)
-	env["PORT"] = strconv.Itoa(port)
-	if spec.Container.ModelDataUrl != "" {
-		env["KILN_MODEL_DATA_URL"] = spec.Container.ModelDataUrl
-	}
-	env["KILN_ENDPOINT"] = spec.Endpoint
-	env["KILN_VARIANT"] = spec.VariantName
-	env["KILN_ENDPOINT_CONFIG"] = spec.EndpointConfigName
-	env["KILN_INSTANCE_ID"] = id
-	env[instanceTokenVar] = token
-	out := make([]string, 0, len(env))
-	for _, k := range slices.Sorted(maps.Keys(env)) {
-		out = append(out, k+"="+env[k])
-	}
-	return out
-}
-
-// allowed reports whether the executable at path may run.
-func (m *Manager) allowed(path string) bool {
-	if len(m.cfg.AllowedCommands) == 0 {
-		return true
-	}
-	want := canonicalPath(path)
-	for _, a := range m.cfg.AllowedCommands {
-		p, err := exec.LookPath(a)
-		if err != nil {
-			continue
-		}
-		if canonicalPath(p) == want {
-			return true
-		}
-	}
-	return false
 }
 
 // canonicalPath makes path absolute and resolves symbolic links in its
@@ -340,7 +295,7 @@ const notePrefix = "[kiln] "
 
 // note appends one of Kiln's own lines to an instance's log.
 func (m *Manager) note(p *proc, format string, args ...any) {
-	f, err := os.OpenFile(p.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(p.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return
 	}

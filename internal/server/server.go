@@ -37,9 +37,12 @@ type Config struct {
 	DataDir string
 	// Region and Account appear in ARNs; defaults us-east-1, 000000000000.
 	Region, Account string
-	// AllowedCommands, if not empty, are the only executables a model's
-	// Image may start.
+	// AllowedCommands, if not empty, are the only executables or command
+	// line patterns a model's Image may start (fleet.CommandPolicy).
 	AllowedCommands []string
+	// InstanceUser, if not empty, is the user instances run as; Kiln must
+	// then run as root. Empty runs them as Kiln's own user.
+	InstanceUser string
 	// StartupTimeout bounds a new instance's first health check (default 240s).
 	StartupTimeout time.Duration
 	// StopTimeout is the grace between SIGTERM and SIGKILL (default 30s).
@@ -154,6 +157,7 @@ func New(cfg Config) (*Server, error) {
 		StartupTimeout:  cfg.StartupTimeout,
 		StopTimeout:     cfg.StopTimeout,
 		AllowedCommands: cfg.AllowedCommands,
+		InstanceUser:    cfg.InstanceUser,
 		Drainer:         s.gw,
 		OnChange:        s.fleetChanged,
 	})
@@ -166,6 +170,7 @@ func New(cfg Config) (*Server, error) {
 		instances: s.instancesOf,
 		logFiles:  s.fleet.LogFiles,
 	}
+	s.svc.checkImage = s.fleet.CheckImage
 	s.judges = judge.New(s.clk)
 	s.alarms = alarm.NewEngine(alarm.Config{
 		Clock:      s.clk,

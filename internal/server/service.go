@@ -30,6 +30,9 @@ type service struct {
 	setState  func(name string, st kiln.AlarmState)
 	notify    func(endpoint string)
 	seq       atomic.Uint64 // orders history entries written in the same instant
+
+	// checkImage refuses an Image the fleet would not run; nil checks nothing.
+	checkImage func(image string) error
 }
 
 var _ kiln.Service = (*service)(nil)
@@ -43,6 +46,11 @@ func (s *service) arn(resource, name string) string {
 func (s *service) CreateModel(ctx context.Context, m *kiln.Model) (*kiln.Model, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
+	}
+	if s.checkImage != nil {
+		if err := s.checkImage(m.PrimaryContainer.Image); err != nil {
+			return nil, err
+		}
 	}
 	m.ModelArn = s.arn("model", m.ModelName)
 	m.CreationTime = s.clk.Now().UTC()
