@@ -137,9 +137,20 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 	})
 }
 
-// Check returns why r is refused, or nil. It reads headers only, never the
-// body, and does not allocate for a request it lets through.
+// Check returns why r is refused, or nil, and logs a refusal. It reads
+// headers only, never the body, and does not allocate for a request it lets
+// through.
 func (g *Guard) Check(r *http.Request) *GuardRefusal {
+	ref := g.check(r)
+	if ref != nil {
+		g.log.Debug("refused a request", "status", ref.Status, "method", r.Method, "path", r.URL.Path,
+			"host", r.Host, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"),
+			"remote", r.RemoteAddr, "reason", ref.Message)
+	}
+	return ref
+}
+
+func (g *Guard) check(r *http.Request) *GuardRefusal {
 	if !g.hostAllowed(r.Host) {
 		return &GuardRefusal{Status: http.StatusMisdirectedRequest, Code: "misdirected_request",
 			AWSCode: "AccessDeniedException", QueryCode: "AccessDenied",
@@ -180,9 +191,6 @@ func forbidden(msg string) *GuardRefusal {
 
 // refuse writes ref in the error shape of the API r called.
 func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, ref *GuardRefusal) {
-	g.log.Debug("refused a request", "status", ref.Status, "method", r.Method, "path", r.URL.Path,
-		"host", r.Host, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"),
-		"remote", r.RemoteAddr, "reason", ref.Message)
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
