@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -351,5 +352,44 @@ func TestBrowserCannotSignInOrOutCrossSite(t *testing.T) {
 	post("/ui/logout", `{}`)
 	if got := cookie(); got != secret {
 		t.Errorf("after the page's sign-out the cookie holds %q, want the user's secret still", got)
+	}
+}
+
+// TestAllowedHost: kiln serve --allowed-host (and KILN_ALLOWED_HOSTS) adds
+// the names Kiln answers to; "*" needs credentials.
+func TestAllowedHost(t *testing.T) {
+	p := startKiln(t, "", "--allowed-host", "kiln.test,.corp.example")
+	status := func(host string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", p.url+"/v1/models", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for host, want := range map[string]int{
+		"kiln.test:8080": 200, "KILN.TEST": 200, "corp.example": 200, "a.b.corp.example": 200,
+		"localhost": 200, "127.0.0.1": 200,
+		"other.test": 421, "kiln.test.attacker.example": 421, "xcorp.example": 421,
+	} {
+		if got := status(host); got != want {
+			t.Errorf("Host %s: got %d, want %d", host, got, want)
+		}
+	}
+
+	cmd := exec.Command(kilnBin, "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir(), "--allowed-host", "*")
+	cmd.Env = append(os.Environ(), "KILN_ACCESS_KEY_ID=", "KILN_SECRET_ACCESS_KEY=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "needs credentials") {
+		t.Errorf("kiln serve --allowed-host '*' without credentials: %v %s; want a refusal to start", err, out)
+	}
+	cmd = exec.Command(kilnBin, "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "KILN_ALLOWED_HOSTS=http://kiln.test")
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not a URL") {
+		t.Errorf("KILN_ALLOWED_HOSTS=http://kiln.test: %v %s; want a refusal to start that names the problem", err, out)
 	}
 }
