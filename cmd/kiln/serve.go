@@ -21,6 +21,7 @@ type serveFlags struct {
 	credentialsFile                           string
 	invokeAuth                                bool
 	allow                                     []string
+	allowedHosts                              []string
 	startupTimeout, stopTimeout, instanceWait time.Duration
 	instanceUser                              string
 }
@@ -37,6 +38,7 @@ func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "how long a stopping instance gets after SIGTERM before SIGKILL")
 	fl.DurationVar(&f.instanceWait, "instance-wait", gateway.DefaultInstanceWait, "how long an invocation waits for an instance of its endpoint to start (after a restart, say) before it gets a 503; 0 for no wait")
 	fl.StringVar(&f.credentialsFile, "credentials-file", os.Getenv("KILN_CREDENTIALS_FILE"), "access keys that may call Kiln, in the AWS CLI's credentials format (env KILN_CREDENTIALS_FILE); also KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY")
+	fl.StringSliceVar(&f.allowedHosts, "allowed-host", allowedHostsEnv(), "a further name Kiln answers to in the Host header, besides localhost, loopback addresses and --addr's host (repeatable; .example.com for a domain and its subdomains; * for any, only with credentials; env KILN_ALLOWED_HOSTS, comma-separated)")
 	fl.BoolVar(&f.invokeAuth, "invoke-auth", false, "require authentication for invocations too (SigV4, or the bearer token)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("KILN_LOG_LEVEL", "info"), "debug, info, warn or error")
 }
@@ -67,6 +69,7 @@ func (f *serveFlags) config(c *cli) (server.Config, error) {
 	return server.Config{
 		Credentials:     creds,
 		InvokeAuth:      f.invokeAuth,
+		AllowedHosts:    f.allowedHosts,
 		Addr:            f.addr,
 		DataDir:         f.dataDir,
 		Region:          f.region,

@@ -445,7 +445,7 @@ func TestSageMakerAuth(t *testing.T) {
 		{"Authorization: Bearer deployer-secret-0123456789\r\n", 200},
 	} {
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(conn, "POST /endpoints/auth/invocations HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s",
+		fmt.Fprintf(conn, "POST /endpoints/auth/invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s",
 			tc.header, len(body), body)
 		res, err := http.ReadResponse(br, nil)
 		if err != nil {

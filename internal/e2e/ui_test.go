@@ -18,9 +18,9 @@ import (
 
 const chromiumPath = "/usr/bin/chromium"
 
-// startBrowser starts a headless Chromium for the test and returns the
-// context of its one tab.
-func startBrowser(t *testing.T) context.Context {
+// startBrowser starts a headless Chromium for the test, with the extra
+// options, and returns the context of its one tab.
+func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("KILN_REQUIRE_SERVERS") == "1" {
@@ -47,6 +47,7 @@ func startBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1440, 900),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	t.Cleanup(func() {

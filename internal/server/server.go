@@ -59,6 +59,10 @@ type Config struct {
 	// InvokeAuth requires signed (SigV4) invocations too; otherwise
 	// invocations are open to whoever reaches the address.
 	InvokeAuth bool
+	// AllowedHosts are the names, besides loopback ones and Addr's host,
+	// that requests may carry in their Host header (see api.GuardConfig);
+	// "*" allows any, and needs Credentials.
+	AllowedHosts []string
 	// Clock defaults to the wall clock.
 	Clock clock.Clock
 	// Logger defaults to a discarding logger.
@@ -83,6 +87,7 @@ type Server struct {
 	svc     *service
 	health  *healthMetrics
 	handler http.Handler
+	guard   *api.Guard
 
 	ln       net.Listener
 	ready    chan struct{}
@@ -128,12 +133,16 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	guard, err := api.NewGuard(api.GuardConfig{Addr: cfg.Addr, AllowedHosts: cfg.AllowedHosts, Authenticated: !cfg.Credentials.Empty(), Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(filepath.Join(cfg.DataDir, "kiln.db"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}
 	s := &Server{
-		cfg: cfg, auth: &api.Auth{Creds: cfg.Credentials}, log: cfg.Logger, clk: cfg.Clock, st: st,
+		cfg: cfg, auth: &api.Auth{Creds: cfg.Credentials}, guard: guard, log: cfg.Logger, clk: cfg.Clock, st: st,
 		reg:       prometheus.NewRegistry(),
 		ready:     make(chan struct{}),
 		stopping:  make(chan struct{}),
@@ -148,7 +157,7 @@ func New(cfg Config) (*Server, error) {
 		// The gateway serves the invocations of the connections it takes
 		// over, and hands every other request on them back to the whole mux.
 		Fallback:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
-		Authorize: s.invokeAuth(), InstanceWait: cfg.InstanceWait})
+		Authorize: s.guardInvocations(s.invokeAuth()), InstanceWait: cfg.InstanceWait})
 	s.fleet, err = fleet.New(fleet.Config{
 		Clock:           s.clk,
 		Logger:          s.log,
@@ -263,7 +272,7 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.Handle("/ui/", ui.Handler(uiCfg))
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
-	return mux
+	return s.guard.Handler(mux)
 }
 
 // Handler serves everything Kiln serves over HTTP.
