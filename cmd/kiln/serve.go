@@ -20,6 +20,8 @@ type serveFlags struct {
 	addr, dataDir, region, account, logLevel  string
 	credentialsFile                           string
 	invokeAuth                                bool
+	tlsCert, tlsKey                           string
+	insecureHTTP, openMetrics                 bool
 	allow                                     []string
 	startupTimeout, stopTimeout, instanceWait time.Duration
 }
@@ -35,7 +37,11 @@ func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "how long a stopping instance gets after SIGTERM before SIGKILL")
 	fl.DurationVar(&f.instanceWait, "instance-wait", gateway.DefaultInstanceWait, "how long an invocation waits for an instance of its endpoint to start (after a restart, say) before it gets a 503; 0 for no wait")
 	fl.StringVar(&f.credentialsFile, "credentials-file", os.Getenv("KILN_CREDENTIALS_FILE"), "access keys that may call Kiln, in the AWS CLI's credentials format (env KILN_CREDENTIALS_FILE); also KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY")
-	fl.BoolVar(&f.invokeAuth, "invoke-auth", false, "require authentication for invocations too (SigV4, or the bearer token)")
+	fl.BoolVar(&f.invokeAuth, "invoke-auth", false, "require authentication for invocations too (SigV4, or a token from `kiln token`), by a key whose role allows invoke")
+	fl.StringVar(&f.tlsCert, "tls-cert", os.Getenv("KILN_TLS_CERT"), "serve HTTPS (and HTTP/2) with this PEM certificate chain (env KILN_TLS_CERT); needs --tls-key")
+	fl.StringVar(&f.tlsKey, "tls-key", os.Getenv("KILN_TLS_KEY"), "the PEM private key of --tls-cert (env KILN_TLS_KEY)")
+	fl.BoolVar(&f.insecureHTTP, "insecure-http", false, "serve plain HTTP beyond loopback although credentials are set (behind a TLS-terminating proxy)")
+	fl.BoolVar(&f.openMetrics, "open-metrics", false, "serve /metrics without authentication even when credentials are set")
 	fl.StringVar(&f.logLevel, "log-level", envOr("KILN_LOG_LEVEL", "info"), "debug, info, warn or error")
 }
 
@@ -61,6 +67,10 @@ func (f *serveFlags) config(c *cli) (server.Config, error) {
 	return server.Config{
 		Credentials:     creds,
 		InvokeAuth:      f.invokeAuth,
+		TLSCertFile:     f.tlsCert,
+		TLSKeyFile:      f.tlsKey,
+		InsecureHTTP:    f.insecureHTTP,
+		OpenMetrics:     f.openMetrics,
 		Addr:            f.addr,
 		DataDir:         f.dataDir,
 		Region:          f.region,

@@ -35,6 +35,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()[hRequestID] = []string{g.requestID()}
 	if g.authorize != nil {
 		if ref := g.authorize(r); ref != nil {
+			if r.ContentLength != 0 {
+				// Close rather than let net/http read the refused body.
+				w.Header()["Connection"] = []string{"close"}
+			}
 			writeError(w, ref.Status, ref.Code, ref.Message)
 			return
 		}
