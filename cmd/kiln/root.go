@@ -81,7 +81,7 @@ linear traffic shifting, baking periods watched by alarms, and automatic rollbac
 	root.SetErr(errOut)
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.server, "server", envOr("KILN_SERVER", "http://127.0.0.1:8080"), "Kiln server to talk to (env KILN_SERVER)")
-	pf.StringVar(&c.token, "token", os.Getenv("KILN_TOKEN"), "a token from `kiln token` (kiln1...), used when no access key is given (env KILN_TOKEN)")
+	pf.StringVar(&c.token, "token", os.Getenv("KILN_TOKEN"), "a token from 'kiln token' (kiln1...), used when no access key is given (env KILN_TOKEN)")
 	c.auth.register(pf)
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
 

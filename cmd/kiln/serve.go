@@ -37,7 +37,7 @@ func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "how long a stopping instance gets after SIGTERM before SIGKILL")
 	fl.DurationVar(&f.instanceWait, "instance-wait", gateway.DefaultInstanceWait, "how long an invocation waits for an instance of its endpoint to start (after a restart, say) before it gets a 503; 0 for no wait")
 	fl.StringVar(&f.credentialsFile, "credentials-file", os.Getenv("KILN_CREDENTIALS_FILE"), "access keys that may call Kiln, in the AWS CLI's credentials format (env KILN_CREDENTIALS_FILE); also KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY")
-	fl.BoolVar(&f.invokeAuth, "invoke-auth", false, "require authentication for invocations too (SigV4, or a token from `kiln token`), by a key whose role allows invoke")
+	fl.BoolVar(&f.invokeAuth, "invoke-auth", false, "require authentication for invocations too (SigV4, or a token from 'kiln token'), by a key whose role allows invoke")
 	fl.StringVar(&f.tlsCert, "tls-cert", os.Getenv("KILN_TLS_CERT"), "serve HTTPS (and HTTP/2) with this PEM certificate chain (env KILN_TLS_CERT); needs --tls-key")
 	fl.StringVar(&f.tlsKey, "tls-key", os.Getenv("KILN_TLS_KEY"), "the PEM private key of --tls-cert (env KILN_TLS_KEY)")
 	fl.BoolVar(&f.insecureHTTP, "insecure-http", false, "serve plain HTTP beyond loopback although credentials are set (behind a TLS-terminating proxy)")
