@@ -345,14 +345,10 @@ func (a *Auth) limited(r *http.Request, verify func() (Principal, *AuthError)) (
 	return p, err
 }
 
-// refuse prepares w for an authentication failure: the connection is
-// closed after the answer, so that net/http does not read the rest of a
-// body nobody asked for (it would, before sending the answer, to reuse
-// the connection).
+// refuse prepares w for an authentication failure without reading more of
+// r's body: see DontReadBody.
 func refuse(w http.ResponseWriter, r *http.Request, e *AuthError) {
-	if r.ContentLength != 0 {
-		w.Header().Set("Connection", "close")
-	}
+	DontReadBody(w, r)
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
@@ -522,3 +518,23 @@ func (a *Auth) Login(r *http.Request, id, secret, token string) (string, Princip
 
 // HTTPStatus is the status the failure is answered with.
 func (e *AuthError) HTTPStatus() int { return e.Status }
+
+// longAgo is a read deadline that has passed.
+var longAgo = time.Unix(1, 0)
+
+// DontReadBody makes sure that net/http reads nothing more of r's body, for
+// an answer that refuses it: left to itself, it reads up to 256 KiB of an
+// unread body before it sends the answer (to reuse the connection) and
+// again when the handler returns, so a client sending slowly would hold
+// the answer back, and the connection. With Connection: close the answer
+// goes at once, and the past read deadline makes the read that follows it
+// fail at once, after which net/http closes the connection.
+func DontReadBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	w.Header().Set("Connection", "close")
+	// Not every ResponseWriter can (HTTP/2's closes the stream instead);
+	// the header alone still sends the answer first.
+	_ = http.NewResponseController(w).SetReadDeadline(longAgo)
+}

@@ -174,7 +174,7 @@ func RequirePermission(h http.Handler, need func(*http.Request) Permission) http
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := need(r)
 		if p != 0 && !Allowed(r.Context(), p) {
-			w.Header().Set("Connection", "close") // the body is not read
+			DontReadBody(w, r)
 			WriteJSON(w, http.StatusForbidden, ErrorBody{Code: "forbidden", Message: deniedMessage(r.Context(), p, r.Method+" "+r.URL.Path)})
 			return
 		}

@@ -322,12 +322,15 @@ func TestAuthFailuresLimited(t *testing.T) {
 
 // A refused request's body is not read: the answer comes before the body
 // is sent, with Connection: close, and the server closes the connection
-// rather than read on. Checked for a bad token on the native API, an
-// unknown key on the AWS API, a bad signature over a signed payload hash
-// (checked before the body is read), and an invocation under --invoke-auth.
+// rather than read on. net/http, left to itself, reads up to 256 KiB of a
+// body the handler left (all of a chunked one, or one of a smaller
+// Content-Length) before it sends the answer, so a client that sends its
+// 100 MB slowly held the refusal back. Checked for a bad token on the
+// native API, an unknown key on the AWS API, a bad signature over a signed
+// payload hash (checked before the body is read), and an invocation under
+// --invoke-auth.
 func TestAuthRefusedBodyNotRead(t *testing.T) {
 	p := startKiln(t, "", "--credentials-file", writeRoleCredentials(t), "--invoke-auth")
-	const size = 100 << 20
 	// A request signed with a wrong secret over a claimed payload hash.
 	signed := func(path string) string {
 		req, _ := http.NewRequest("POST", p.url+path, nil)
@@ -335,7 +338,6 @@ func TestAuthRefusedBodyNotRead(t *testing.T) {
 		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 		hash := strings.Repeat("ab", 32)
 		req.Header.Set("X-Amz-Content-Sha256", hash)
-		req.ContentLength = size
 		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: roleKeyID("admin"), SecretAccessKey: "a-wrong-secret-0123456789"}, req, hash, "sagemaker", "us-east-1", time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -345,10 +347,11 @@ func TestAuthRefusedBodyNotRead(t *testing.T) {
 		}
 		return h.String()
 	}
-	for _, tc := range []struct {
+	type refusal struct {
 		name, path, header string
 		status             int
-	}{
+	}
+	for _, tc := range []refusal{
 		{"native, bad token", "/v1/models", "Authorization: Bearer kiln1.KILNADMIN.admin.99999999999.forged\r\nContent-Type: application/json\r\n", 401},
 		{"native, the secret as token", "/v1/models", "Authorization: Bearer " + roleKeys["admin"] + "\r\nContent-Type: application/json\r\n", 401},
 		{"AWS API, unknown key", "/", "X-Amz-Target: SageMaker.CreateModel\r\nContent-Type: application/x-amz-json-1.1\r\n" +
@@ -357,34 +360,39 @@ func TestAuthRefusedBodyNotRead(t *testing.T) {
 		{"AWS API, bad signature over a signed hash", "/", signed("/"), 403},
 		{"invocation, no credentials", "/endpoints/none/invocations", "Content-Type: application/json\r\n", 403},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", p.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(20 * time.Second))
-			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n", tc.path, p.addr, tc.header, size)
-			// A first kilobyte of the body, and nothing more until the
-			// answer has come.
-			if _, err := conn.Write([]byte(strings.Repeat("x", 1024))); err != nil {
-				t.Fatal(err)
-			}
-			br := bufio.NewReader(conn)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatalf("no answer while the body waits: %v", err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.status || !resp.Close {
-				t.Errorf("answer %d (Connection: close %v) %s, want %d with Connection: close", resp.StatusCode, resp.Close, b, tc.status)
-			}
-			// The server closes the connection instead of reading on.
-			if n, err := io.Copy(io.Discard, br); err != nil || n != 0 {
-				t.Errorf("after the answer: %d more bytes, %v; want the connection closed", n, err)
-			}
-		})
+		for _, framing := range []string{"chunked", "200 KB"} {
+			t.Run(tc.name+", "+framing, func(t *testing.T) { refusedBodyNotRead(t, p.addr, tc.path, tc.header, framing, tc.status) })
+		}
+	}
+}
+
+func refusedBodyNotRead(t *testing.T, addr, path, header, framing string, status int) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	// A first kilobyte of the body, and nothing more until the answer
+	// has come.
+	if framing == "chunked" {
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\n%sTransfer-Encoding: chunked\r\n\r\n400\r\n%s\r\n", path, addr, header, strings.Repeat("x", 1024))
+	} else {
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n%s", path, addr, header, 200_000, strings.Repeat("x", 1024))
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer while the body waits: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != status || !resp.Close {
+		t.Errorf("answer %d (Connection: close %v) %s, want %d with Connection: close", resp.StatusCode, resp.Close, b, status)
+	}
+	// The server closes the connection instead of reading on.
+	if n, err := io.Copy(io.Discard, br); err != nil || n != 0 {
+		t.Errorf("after the answer: %d more bytes, %v; want the connection closed", n, err)
 	}
 }
 

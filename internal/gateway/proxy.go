@@ -36,8 +36,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.authorize != nil {
 		if ref := g.authorize(r); ref != nil {
 			if r.ContentLength != 0 {
-				// Close rather than let net/http read the refused body.
+				// Answer at once and close, rather than let net/http read
+				// the refused body before and after the answer (see
+				// api.DontReadBody).
 				w.Header()["Connection"] = []string{"close"}
+				_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
 			}
 			writeError(w, ref.Status, ref.Code, ref.Message)
 			return
