@@ -28,8 +28,9 @@ type Credentials struct {
 }
 
 type accessKey struct {
-	secret string
-	role   Role
+	secret   string
+	role     Role
+	tokenKey []byte // see tokenKey, derived once
 }
 
 // LoadCredentials reads the access keys from the credentials file at path
@@ -180,7 +181,7 @@ func (c *Credentials) add(id, secret string, role Role) error {
 	if old, ok := c.keys[id]; ok && (old.secret != secret || old.role != role) {
 		return fmt.Errorf("access key ID %s appears twice with different secrets or roles", id)
 	}
-	c.keys[id] = accessKey{secret: secret, role: role}
+	c.keys[id] = accessKey{secret: secret, role: role, tokenKey: tokenKey(secret)}
 	return nil
 }
 

@@ -44,9 +44,9 @@ func tokenKey(secret string) []byte {
 	return hmacSHA256([]byte("KILN1"+secret), "kiln token key")
 }
 
-func tokenMAC(secret, id string, role Role, expiry int64) string {
+func tokenMAC(key []byte, id string, role Role, expiry int64) string {
 	msg := "kiln1\n" + id + "\n" + string(role) + "\n" + strconv.FormatInt(expiry, 10)
-	return base64.RawURLEncoding.EncodeToString(hmacSHA256(tokenKey(secret), msg))
+	return base64.RawURLEncoding.EncodeToString(hmacSHA256(key, msg))
 }
 
 // IsToken reports whether s has the form of a Kiln token (not whether it
@@ -64,7 +64,7 @@ func (a *Auth) MintToken(id string, role Role, expiry time.Time) (string, error)
 		return "", fmt.Errorf("the key %s has role %s, which does not include %s", id, k.role, role)
 	}
 	exp := expiry.Unix()
-	return tokenPrefix + id + "." + string(role) + "." + strconv.FormatInt(exp, 10) + "." + tokenMAC(k.secret, id, role, exp), nil
+	return tokenPrefix + id + "." + string(role) + "." + strconv.FormatInt(exp, 10) + "." + tokenMAC(k.tokenKey, id, role, exp), nil
 }
 
 // verifyToken checks a kiln1 token and returns its principal.
@@ -102,7 +102,7 @@ func (a *Auth) verifyToken(tok string) (Principal, time.Time, *AuthError) {
 	if !ok {
 		return invalid("its access key is not one this server accepts")
 	}
-	if !hmac.Equal([]byte(mac), []byte(tokenMAC(k.secret, id, role, exp))) {
+	if !hmac.Equal([]byte(mac), []byte(tokenMAC(k.tokenKey, id, role, exp))) {
 		return invalid("its signature does not match (was the key's secret changed?)")
 	}
 	expiry := time.Unix(exp, 0)
