@@ -73,7 +73,10 @@ func newRoot(out, errOut io.Writer) *cobra.Command {
 behind a live endpoint safely: blue/green deployments with all-at-once, canary or
 linear traffic shifting, baking periods watched by alarms, and automatic rollback.
 
-"kiln serve" runs the server; the other commands talk to it at --server.`,
+"kiln serve" runs the server; the other commands talk to it at --server. When the server
+has credentials, they sign their requests with an access key (--access-key-id and
+--secret-access-key, or KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY), or send a token
+from "kiln token" (--token or KILN_TOKEN).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

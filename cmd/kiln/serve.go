@@ -93,7 +93,8 @@ POST /endpoints/NAME/invocations, /healthz, /metrics and the dashboard at /ui, a
 --addr. State lives in the embedded store under --data-dir; endpoints that existed
 when Kiln stopped come back on their own.`,
 		Example: `  kiln serve
-  kiln serve --addr 127.0.0.1:9000 --data-dir /var/lib/kiln --allow-command /usr/local/bin/model-server`,
+  kiln serve --addr 127.0.0.1:9000 --data-dir /var/lib/kiln --allow-command /usr/local/bin/model-server
+  kiln serve --addr 0.0.0.0:8443 --credentials-file /etc/kiln/credentials --tls-cert cert.pem --tls-key key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := f.config(c)
