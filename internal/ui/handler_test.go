@@ -425,3 +425,23 @@ func TestChartOf(t *testing.T) {
 		})
 	}
 }
+
+// Over HTTPS the session cookie is Secure as well, so that the browser
+// never sends it over plain HTTP.
+func TestLoginCookieSecureOverTLS(t *testing.T) {
+	ts := httptest.NewTLSServer(Handler(Config{Sessions: testSessions()}))
+	defer ts.Close()
+	form := url.Values{"access_key_id": {"K"}, "secret_access_key": {"s3cr3t-of-kiln"}}
+	req, _ := http.NewRequest("POST", ts.URL+"/ui/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cs := resp.Cookies()
+	if resp.StatusCode != http.StatusNoContent || len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly || cs[0].SameSite != http.SameSiteStrictMode {
+		t.Errorf("sign-in over TLS: %d, cookies %v, want one Secure, HttpOnly, SameSite=Strict cookie", resp.StatusCode, resp.Header["Set-Cookie"])
+	}
+}
