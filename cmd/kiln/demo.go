@@ -72,6 +72,9 @@ deployments have requests to watch.`,
 				traffic = 0 // it holds no key to sign with
 			}
 			url := "http://" + srv.Addr()
+			if cfg.TLSCertFile != "" {
+				url = "https://" + srv.Addr()
+			}
 			printDemoHelp(c, url, traffic)
 			trafficDone := make(chan struct{})
 			go func() {

@@ -45,10 +45,11 @@ func newInvokeCmd(c *cli) *cobra.Command {
 			if custom != "" {
 				req.Header.Set("X-Amzn-SageMaker-Custom-Attributes", custom)
 			}
-			if c.token != "" {
-				req.Header.Set("Authorization", "Bearer "+c.token)
+			cl := c.client()
+			if err := cl.Authorize(cmd.Context(), req, data); err != nil {
+				return err
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := cl.HTTP.Do(req)
 			if err != nil {
 				return fmt.Errorf("invoke %s: %w", args[0], err)
 			}

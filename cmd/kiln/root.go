@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,10 +18,12 @@ type cli struct {
 	server      string
 	token       string
 	output      string
+	auth        clientAuth
 }
 
 func (c *cli) client() *api.Client {
-	return &api.Client{BaseURL: c.server, Token: c.token, HTTP: &http.Client{Timeout: 90 * time.Second}}
+	return &api.Client{BaseURL: c.server, Token: c.token, AccessKeyID: c.auth.accessKeyID, SecretAccessKey: c.auth.secretAccessKey,
+		HTTP: c.auth.httpClient(c.errOut)}
 }
 
 func (c *cli) json() bool { return c.output == "json" }
@@ -73,7 +73,10 @@ func newRoot(out, errOut io.Writer) *cobra.Command {
 behind a live endpoint safely: blue/green deployments with all-at-once, canary or
 linear traffic shifting, baking periods watched by alarms, and automatic rollback.
 
-"kiln serve" runs the server; the other commands talk to it at --server.`,
+"kiln serve" runs the server; the other commands talk to it at --server. When the server
+has credentials, they sign their requests with an access key (--access-key-id and
+--secret-access-key, or KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY), or send a token
+from "kiln token" (--token or KILN_TOKEN).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -81,7 +84,13 @@ linear traffic shifting, baking periods watched by alarms, and automatic rollbac
 	root.SetErr(errOut)
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.server, "server", envOr("KILN_SERVER", "http://127.0.0.1:8080"), "Kiln server to talk to (env KILN_SERVER)")
-	pf.StringVar(&c.token, "token", os.Getenv("KILN_TOKEN"), "bearer token for the server's API (env KILN_TOKEN)")
+	pf.StringVar(&c.token, "token", os.Getenv("KILN_TOKEN"), "a token from 'kiln token' (kiln1...), used when no access key is given (env KILN_TOKEN)")
+	c.auth.register(pf)
+	// Help prints a flag's default; one read from a secret's variable must
+	// not show there.
+	for _, name := range []string{"token", "secret-access-key"} {
+		pf.Lookup(name).DefValue = ""
+	}
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
 
 	root.AddCommand(
@@ -102,6 +111,7 @@ linear traffic shifting, baking periods watched by alarms, and automatic rollbac
 		newHistoryCmd(c),
 		newAlarmsCmd(c),
 		newMetricsCmd(c),
+		newTokenCmd(c),
 		&cobra.Command{
 			Use:     "version",
 			Short:   "Print Kiln's version",

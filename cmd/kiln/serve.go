@@ -20,6 +20,8 @@ type serveFlags struct {
 	addr, dataDir, region, account, logLevel  string
 	credentialsFile                           string
 	invokeAuth                                bool
+	tlsCert, tlsKey                           string
+	insecureHTTP, openMetrics                 bool
 	allow                                     []string
 	allowedHosts                              []string
 	startupTimeout, stopTimeout, instanceWait time.Duration
@@ -39,7 +41,11 @@ func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
 	fl.DurationVar(&f.instanceWait, "instance-wait", gateway.DefaultInstanceWait, "how long an invocation waits for an instance of its endpoint to start (after a restart, say) before it gets a 503; 0 for no wait")
 	fl.StringVar(&f.credentialsFile, "credentials-file", os.Getenv("KILN_CREDENTIALS_FILE"), "access keys that may call Kiln, in the AWS CLI's credentials format (env KILN_CREDENTIALS_FILE); also KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY")
 	fl.StringSliceVar(&f.allowedHosts, "allowed-host", allowedHostsEnv(), "a further name Kiln answers to in the Host header, besides localhost, loopback addresses and --addr's host (repeatable; .example.com for a domain and its subdomains; * for any, only with credentials; env KILN_ALLOWED_HOSTS, comma-separated)")
-	fl.BoolVar(&f.invokeAuth, "invoke-auth", false, "require authentication for invocations too (SigV4, or the bearer token)")
+	fl.BoolVar(&f.invokeAuth, "invoke-auth", false, "require authentication for invocations too (SigV4, or a token from 'kiln token'), by a key whose role allows invoke")
+	fl.StringVar(&f.tlsCert, "tls-cert", os.Getenv("KILN_TLS_CERT"), "serve HTTPS (and HTTP/2) with this PEM certificate chain (env KILN_TLS_CERT); needs --tls-key")
+	fl.StringVar(&f.tlsKey, "tls-key", os.Getenv("KILN_TLS_KEY"), "the PEM private key of --tls-cert (env KILN_TLS_KEY)")
+	fl.BoolVar(&f.insecureHTTP, "insecure-http", false, "serve plain HTTP beyond loopback although credentials are set (behind a TLS-terminating proxy)")
+	fl.BoolVar(&f.openMetrics, "open-metrics", false, "serve /metrics without authentication even when credentials are set")
 	fl.StringVar(&f.logLevel, "log-level", envOr("KILN_LOG_LEVEL", "info"), "debug, info, warn or error")
 }
 
@@ -70,6 +76,10 @@ func (f *serveFlags) config(c *cli) (server.Config, error) {
 		Credentials:     creds,
 		InvokeAuth:      f.invokeAuth,
 		AllowedHosts:    f.allowedHosts,
+		TLSCertFile:     f.tlsCert,
+		TLSKeyFile:      f.tlsKey,
+		InsecureHTTP:    f.insecureHTTP,
+		OpenMetrics:     f.openMetrics,
 		Addr:            f.addr,
 		DataDir:         f.dataDir,
 		Region:          f.region,
@@ -93,7 +103,8 @@ POST /endpoints/NAME/invocations, /healthz, /metrics and the dashboard at /ui, a
 --addr. State lives in the embedded store under --data-dir; endpoints that existed
 when Kiln stopped come back on their own.`,
 		Example: `  kiln serve
-  kiln serve --addr 127.0.0.1:9000 --data-dir /var/lib/kiln --allow-command /usr/local/bin/model-server`,
+  kiln serve --addr 127.0.0.1:9000 --data-dir /var/lib/kiln --allow-command /usr/local/bin/model-server
+  kiln serve --addr 0.0.0.0:8443 --credentials-file /etc/kiln/credentials --tls-cert cert.pem --tls-key key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := f.config(c)

@@ -99,12 +99,13 @@ func AWSHandler(sm *SageMaker, cw http.Handler, auth *Auth) http.Handler {
 			return
 		}
 		if auth.Enabled() {
-			id, aerr := auth.Verify(r)
+			p, aerr := auth.limited(r, func() (Principal, *AuthError) { return auth.verifySigV4(r) })
 			if aerr != nil {
+				refuse(w, r, aerr)
 				writeProtocolAuthError(w, r, proto, cw, aerr)
 				return
 			}
-			r = withAccessKey(r, id)
+			r = withPrincipal(r, p)
 		}
 		if proto == protoSageMaker {
 			if sm == nil {

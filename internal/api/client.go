@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/kiln-serve/kiln"
 )
@@ -16,10 +17,16 @@ import (
 // Client calls a Kiln server's native API. It implements kiln.Service, so the
 // CLI speaks to a server exactly as the server speaks to itself.
 type Client struct {
-	// BaseURL is the server, e.g. http://127.0.0.1:8080.
+	// BaseURL is the server, e.g. http://127.0.0.1:8080 or https://kiln.example.com.
 	BaseURL string
-	// Token, if set, is sent as a bearer token.
+	// AccessKeyID and SecretAccessKey, if set, sign every request with
+	// SigV4; the secret itself never leaves the client.
+	AccessKeyID, SecretAccessKey string
+	// Token, if set and there is no access key, is sent as a bearer token.
+	// It must be a token from `kiln token` (kiln1...).
 	Token string
+	// Now is the time requests are signed at. If nil, the wall clock.
+	Now func() time.Time
 	// HTTP is the client used; nil means http.DefaultClient.
 	HTTP *http.Client
 }
@@ -28,12 +35,13 @@ var _ kiln.Service = (*Client)(nil)
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
+	var raw []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
-		body = bytes.NewReader(b)
+		body, raw = bytes.NewReader(b), b
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
 	if err != nil {
@@ -42,8 +50,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
+	if err := c.Authorize(ctx, req, raw); err != nil {
+		return err
 	}
 	hc := c.HTTP
 	if hc == nil {

@@ -308,6 +308,10 @@ func (c *CloudWatch) serve(r *http.Request, proto cwProtocol) (op string, out cw
 	case err != nil:
 		return op, nil, err
 	}
+	if need := awsOpPermission(op); !Allowed(r.Context(), need) {
+		// As CloudWatch answers: AccessDenied, 403, in every protocol.
+		return op, nil, &cwError{status: http.StatusForbidden, code: "AccessDenied", shape: "AccessDeniedException", msg: deniedMessage(r.Context(), need, "cloudwatch:"+op)}
+	}
 	out, err = f(c, r.Context(), in)
 	if err == nil {
 		// Every operation checks this before calling the service; this

@@ -317,6 +317,10 @@ func (sm *SageMaker) serve(r *http.Request) (any, error) {
 	if !ok {
 		return nil, &awsError{http.StatusBadRequest, codeUnknownOperation, fmt.Sprintf("Kiln does not implement the SageMaker operation %q.", truncate(opName, 100))}
 	}
+	if need := awsOpPermission(opName); !Allowed(r.Context(), need) {
+		// SageMaker's awsJson answers AccessDeniedException with 400.
+		return nil, &awsError{http.StatusBadRequest, "AccessDeniedException", deniedMessage(r.Context(), need, "sagemaker:"+opName)}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxRequestBody))
 	if err != nil {
 		var mbe *http.MaxBytesError

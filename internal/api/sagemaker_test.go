@@ -41,8 +41,8 @@ func testServer(t *testing.T, creds *Credentials) (*memService, *httptest.Server
 
 func testCreds(t testing.TB) *Credentials {
 	t.Helper()
-	c := &Credentials{keys: map[string]string{}}
-	if err := c.add(testKeyID, testSecret); err != nil {
+	c := &Credentials{keys: map[string]accessKey{}}
+	if err := c.add(testKeyID, testSecret, RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -106,10 +106,29 @@ func parseSigV4Header(authz string) (sigV4Header, *AuthError) {
 // it. The body is read (up to MaxBody) to check its hash, and put back so
 // the handler reads it as sent. With no credentials Verify returns "", nil
 // without looking at r.
+//
+// Nothing of the body is read before the header has been checked as far as
+// it can be: the key, the time, and, when the client signed
+// X-Amz-Content-Sha256 (the kiln CLI does), the signature itself over the
+// hash it claims; the body is then read and held to that hash.
 func (a *Auth) Verify(r *http.Request) (string, *AuthError) {
+	p, err := a.verifySigV4(r)
+	return p.AccessKeyID, err
+}
+
+func (a *Auth) verifySigV4(r *http.Request) (Principal, *AuthError) {
 	if !a.Enabled() {
-		return "", nil
+		return Principal{}, nil
 	}
+	id, err := a.verifySigV4ID(r)
+	if err != nil {
+		return Principal{}, err
+	}
+	role, _ := a.Creds.Role(id)
+	return Principal{AccessKeyID: id, Role: role, Via: "sigv4"}, nil
+}
+
+func (a *Auth) verifySigV4ID(r *http.Request) (string, *AuthError) {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
 		if r.URL.Query().Has("X-Amz-Signature") {
@@ -162,6 +181,26 @@ func (a *Auth) Verify(r *http.Request) (string, *AuthError) {
 		return "", badSignature("SignedHeaders must include host and x-amz-date.")
 	}
 
+	claimed := r.Header.Get("X-Amz-Content-Sha256")
+	if claimed == "UNSIGNED-PAYLOAD" || strings.HasPrefix(claimed, "STREAMING-") {
+		return "", badSignature(fmt.Sprintf("X-Amz-Content-Sha256 %s is not accepted; sign the payload's SHA-256 hash.", truncate(claimed, 64)))
+	}
+	if isSHA256Hex(claimed) && contains(h.signedHeaders, "x-amz-content-sha256") {
+		// The signature covers the hash the client claims: check it
+		// before reading a byte of the body, then the body against it.
+		if aerr := a.checkSignature(r, h, secret, amzDate, strings.ToLower(claimed)); aerr != nil {
+			return "", aerr
+		}
+		body, aerr := a.readBody(r)
+		if aerr != nil {
+			return "", aerr
+		}
+		if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != strings.ToLower(claimed) {
+			return "", badSignature("The provided 'x-amz-content-sha256' header does not match what was computed.")
+		}
+		return h.accessKey, nil
+	}
+
 	// The payload: hash what was sent, and hold the client to the hash it
 	// claims in X-Amz-Content-Sha256, if any.
 	body, aerr := a.readBody(r)
@@ -170,16 +209,20 @@ func (a *Auth) Verify(r *http.Request) (string, *AuthError) {
 	}
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
-	if claimed := r.Header.Get("X-Amz-Content-Sha256"); claimed != "" && claimed != payloadHash {
-		if claimed == "UNSIGNED-PAYLOAD" || strings.HasPrefix(claimed, "STREAMING-") {
-			return "", badSignature(fmt.Sprintf("X-Amz-Content-Sha256 %s is not accepted; sign the payload's SHA-256 hash.", truncate(claimed, 64)))
-		}
+	if claimed != "" && claimed != payloadHash {
 		return "", badSignature("The provided 'x-amz-content-sha256' header does not match what was computed.")
 	}
+	if aerr := a.checkSignature(r, h, secret, amzDate, payloadHash); aerr != nil {
+		return "", aerr
+	}
+	return h.accessKey, nil
+}
 
+// checkSignature checks h's signature of r with payloadHash.
+func (a *Auth) checkSignature(r *http.Request, h sigV4Header, secret, amzDate, payloadHash string) *AuthError {
 	canonical, aerr := canonicalRequest(r, h.signedHeaders, payloadHash)
 	if aerr != nil {
-		return "", aerr
+		return aerr
 	}
 	scope := h.date + "/" + h.region + "/" + h.service + "/" + sigV4Terminator
 	canonicalSum := sha256.Sum256([]byte(canonical))
@@ -189,10 +232,23 @@ func (a *Auth) Verify(r *http.Request) (string, *AuthError) {
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(h.signature))) {
 		// As AWS does, show the canonical request and string to sign (they
 		// hold no secret) so that a client author can find the difference.
-		return "", badSignature("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method." +
+		return badSignature("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method." +
 			"\n\nThe Canonical String for this request should have been\n'" + canonical + "'\n\nThe String-to-Sign should have been\n'" + stringToSign + "'\n")
 	}
-	return h.accessKey, nil
+	return nil
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // readBody reads r's body for hashing and replaces it with a reader of the

@@ -92,29 +92,49 @@ func freeAddr(t testing.TB) string {
 // until it answers /healthz.
 func startKiln(t testing.TB, dataDir string, extra ...string) *kilnProc {
 	t.Helper()
-	return startKilnWith(t, dataDir, nil, extra...)
+	return startKilnWith(t, dataDir, kilnOpts{}, extra...)
 }
 
-// startKilnWith is startKiln with a hook that may change the command (its
-// environment, its user) before it starts.
-func startKilnWith(t testing.TB, dataDir string, configure func(*exec.Cmd), extra ...string) *kilnProc {
+// kilnOpts are the less common settings of a started kiln.
+type kilnOpts struct {
+	// https means kiln serves TLS (extra has --tls-cert and --tls-key);
+	// httpClient then trusts its certificate.
+	https      bool
+	httpClient *http.Client
+	// env is kiln's environment; nil inherits the test's.
+	env []string
+	// configure may change the command (its environment, its user) before
+	// it starts.
+	configure func(*exec.Cmd)
+}
+
+func startKilnWith(t testing.TB, dataDir string, o kilnOpts, extra ...string) *kilnProc {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
+	hc := o.httpClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	scheme := "http://"
+	if o.https {
+		scheme = "https://"
+	}
 	addr := freeAddr(t)
 	args := append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--log-level", "debug"}, extra...)
 	cmd := exec.Command(kilnBin, args...)
+	cmd.Env = o.env
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
-	if configure != nil {
-		configure(cmd)
+	if o.configure != nil {
+		o.configure(cmd)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start kiln: %v", err)
 	}
-	p := &kilnProc{t: t, cmd: cmd, addr: addr, dataDir: dataDir, url: "http://" + addr, logs: logs, done: make(chan struct{})}
-	p.client = &api.Client{BaseURL: p.url, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	p := &kilnProc{t: t, cmd: cmd, addr: addr, dataDir: dataDir, url: scheme + addr, logs: logs, done: make(chan struct{})}
+	p.client = &api.Client{BaseURL: p.url, HTTP: &http.Client{Timeout: 30 * time.Second, Transport: hc.Transport}}
 	go func() { cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop()
@@ -124,7 +144,7 @@ func startKilnWith(t testing.TB, dataDir string, configure func(*exec.Cmd), extr
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(p.url + "/healthz")
+		resp, err := hc.Get(p.url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

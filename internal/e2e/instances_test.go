@@ -83,7 +83,7 @@ func TestAllowCommandCannotBeBypassed(t *testing.T) {
 	}
 	// kiln by name, found in Kiln's PATH, as the demo model needs it.
 	path := "PATH=" + filepath.Dir(kilnBin) + string(os.PathListSeparator) + os.Getenv("PATH")
-	p := startKilnWith(t, "", func(cmd *exec.Cmd) { cmd.Env = append(os.Environ(), path) }, "--allow-command", "kiln", "--allow-command", "bash",
+	p := startKilnWith(t, "", kilnOpts{configure: func(cmd *exec.Cmd) { cmd.Env = append(os.Environ(), path) }}, "--allow-command", "kiln", "--allow-command", "bash",
 		"--allow-command", renamed, "--allow-command", "bash -c 'echo allowed; exec "+kilnBin+" demo-model'")
 
 	cases := []struct {
@@ -226,13 +226,13 @@ func TestInstanceCannotReadKilnSecret(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			p := startKilnWith(t, dataDir, func(cmd *exec.Cmd) {
+			p := startKilnWith(t, dataDir, kilnOpts{configure: func(cmd *exec.Cmd) {
 				cmd.Env = append(os.Environ(), "KILN_ACCESS_KEY_ID=AKIDSPYTEST", "KILN_SECRET_ACCESS_KEY="+secret, "KILN_TOKEN="+secret)
 				if cred != nil {
 					cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 				}
-			})
-			p.client.Token = secret
+			}})
+			p.client.AccessKeyID, p.client.SecretAccessKey = "AKIDSPYTEST", secret
 			ctx := context.Background()
 			if _, err := p.client.CreateModel(ctx, &kiln.Model{ModelName: "spy", PrimaryContainer: &kiln.ContainerDef{
 				Image: "sh " + script, Environment: map[string]string{"SPY_OUT": dir, "KILN_BIN": kilnBin}}}); err != nil {

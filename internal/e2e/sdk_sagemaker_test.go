@@ -342,8 +342,9 @@ aws_secret_access_key = ci-secret-abcdefghijklmnop
 }
 
 // With --credentials-file, every API authenticates: SigV4 for the AWS
-// clients, a secret access key as bearer token for the native API, and
-// with --invoke-auth SigV4 for invocations.
+// clients, SigV4 or a token from `kiln token` for the native API, and
+// with --invoke-auth either for invocations. A secret access key is never
+// a bearer token.
 func TestSageMakerAuth(t *testing.T) {
 	p := startKiln(t, "", "--credentials-file", writeCredentials(t), "--invoke-auth")
 	ctx := context.Background()
@@ -429,6 +430,11 @@ func TestSageMakerAuth(t *testing.T) {
 	}
 	stream.GetStream().Close()
 
+	ciClient := &api.Client{BaseURL: p.url, AccessKeyID: "KILNCI", SecretAccessKey: "ci-secret-abcdefghijklmnop"}
+	ciToken, err := ciClient.MintToken(ctx, 600, "")
+	if err != nil {
+		t.Fatalf("mint a token: %v", err)
+	}
 	conn, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -439,10 +445,11 @@ func TestSageMakerAuth(t *testing.T) {
 		header string
 		status int
 	}{
-		{"Authorization: Bearer ci-secret-abcdefghijklmnop\r\n", 200},
+		{"Authorization: Bearer " + ciToken.Token + "\r\n", 200},
 		{"", 403},
 		{"Authorization: Bearer not-a-secret\r\n", 403},
-		{"Authorization: Bearer deployer-secret-0123456789\r\n", 200},
+		{"Authorization: Bearer deployer-secret-0123456789\r\n", 403},
+		{"Authorization: Bearer " + ciToken.Token + "\r\n", 200},
 	} {
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
 		fmt.Fprintf(conn, "POST /endpoints/auth/invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s",
@@ -458,7 +465,7 @@ func TestSageMakerAuth(t *testing.T) {
 		}
 	}
 
-	// The native API takes a secret access key as a bearer token.
+	// The native API takes a token, never a secret access key.
 	get := func(token string) (int, string) {
 		req, _ := http.NewRequest("GET", p.url+"/v1/endpoints/auth", nil)
 		if token != "" {
@@ -478,12 +485,17 @@ func TestSageMakerAuth(t *testing.T) {
 	if status, _ := get("KILNDEPLOYER"); status != 401 {
 		t.Errorf("native API with the key ID as token: %d", status)
 	}
-	if status, b := get("ci-secret-abcdefghijklmnop"); status != 200 || !strings.Contains(b, `"EndpointName":"auth"`) {
-		t.Errorf("native API with a bearer token: %d %s", status, b)
+	if status, b := get("ci-secret-abcdefghijklmnop"); status != 401 || !strings.Contains(b, "not accepted as a bearer token") {
+		t.Errorf("native API with a secret as bearer token: %d %s", status, b)
 	}
-	client := &api.Client{BaseURL: p.url, Token: "deployer-secret-0123456789"}
-	if ep, err := client.GetEndpoint(ctx, "auth"); err != nil || ep.EndpointName != "auth" {
-		t.Errorf("api.Client with a token: %v %v", ep, err)
+	if status, b := get(ciToken.Token); status != 200 || !strings.Contains(b, `"EndpointName":"auth"`) {
+		t.Errorf("native API with a token: %d %s", status, b)
+	}
+	if ep, err := ciClient.GetEndpoint(ctx, "auth"); err != nil || ep.EndpointName != "auth" {
+		t.Errorf("api.Client signing with SigV4: %v %v", ep, err)
+	}
+	if _, err := (&api.Client{BaseURL: p.url, Token: "deployer-secret-0123456789"}).GetEndpoint(ctx, "auth"); err == nil || !strings.Contains(err.Error(), "not a secret access key") {
+		t.Errorf("api.Client given a secret as its token: %v, want it refused before sending", err)
 	}
 	if resp, err := http.Get(p.url + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("/healthz must stay open for probes: %v %v", resp, err)

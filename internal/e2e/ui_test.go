@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -346,10 +348,12 @@ func containsAll(s string, subs ...string) bool {
 	return true
 }
 
-// With credentials configured, the dashboard asks for the bearer token: a
-// wrong one is refused on the form, the right one signs the tab in (the page
-// keeps it for its API calls, the HttpOnly cookie authorizes the dashboard's
-// own API), and signing out forgets both.
+// With credentials configured, the dashboard asks for an access key (or a
+// token): a wrong one is refused on the form, the right one gets the tab a
+// session cookie that is not the secret (HttpOnly, SameSite=Strict, with an
+// expiry) and the page keeps nothing itself; the pages' API calls go with
+// the cookie; signing out ends the session on the server, not only in the
+// browser.
 func TestDashboardSignIn(t *testing.T) {
 	ctx := startBrowser(t)
 	pg := browserTab{t: t, ctx: ctx}
@@ -361,25 +365,55 @@ func TestDashboardSignIn(t *testing.T) {
 	p := startKiln(t, "", "--credentials-file", creds)
 
 	pg.do("open the dashboard", chromedp.Navigate(p.url+"/ui/"))
-	pg.waitJS("the sign-in form", 10*time.Second, `location.pathname === '/ui/login' && document.getElementById('token') !== null`)
+	pg.waitJS("the sign-in form", 10*time.Second, `location.pathname === '/ui/login' && document.getElementById('access_key_id') !== null`)
 
-	pg.do("sign in with a wrong token", chromedp.SendKeys(chromedp.ID("token"), "not-the-secret"), chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))
+	pg.do("sign in with a wrong secret", chromedp.SendKeys(chromedp.ID("access_key_id"), "KILNUITEST"), chromedp.SendKeys(chromedp.ID("secret_access_key"), "not-the-secret-at-all"),
+		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))
 	pg.waitJS("the refusal", 10*time.Second, `!document.getElementById('login-error').hidden && location.pathname === '/ui/login'`)
 
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('token').value = ''`)); err != nil {
-		t.Fatal(err)
-	}
-	pg.do("sign in with the right token", chromedp.SendKeys(chromedp.ID("token"), secret))
+	pg.do("sign in with the right secret", chromedp.SendKeys(chromedp.ID("secret_access_key"), secret))
 	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))); err != nil {
 		t.Fatalf("submit the form: %v", err)
 	}
-	pg.waitJS("the overview, read through the API with the token", 10*time.Second,
+	pg.waitJS("the overview, read through the API with the session cookie", 10*time.Second,
 		`location.pathname === '/ui/' && document.getElementById('overview') !== null && document.getElementById('overview').innerText.includes('No endpoints yet')`)
-	if got := evalJS[string](pg, `sessionStorage.getItem('kiln_token')`); got != secret {
-		t.Errorf("the page keeps %q as its token, want the secret", got)
+	if got := evalJS[int](pg, `sessionStorage.length + localStorage.length`); got != 0 {
+		t.Errorf("the page keeps %d items in web storage, want none", got)
 	}
-	if evalJS[bool](pg, `document.cookie.includes('kiln_token')`) {
-		t.Error("the kiln_token cookie is readable from scripts; want HttpOnly")
+	if evalJS[bool](pg, `document.cookie.includes('kiln_session')`) {
+		t.Error("the kiln_session cookie is readable from scripts; want HttpOnly")
+	}
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{p.url}})
+	cookies := res.Cookies
+	if err != nil {
+		t.Fatalf("read the browser's cookies: %v", err)
+	}
+	var sess *network.Cookie
+	for _, c := range cookies {
+		if c.Name == "kiln_session" {
+			sess = c
+		}
+	}
+	if sess == nil {
+		t.Fatalf("no kiln_session cookie among %d", len(cookies))
+	}
+	expires := time.Unix(int64(sess.Expires), 0)
+	if strings.Contains(sess.Value, secret) || !sess.HTTPOnly || sess.SameSite != network.CookieSameSiteStrict || sess.Session ||
+		time.Until(expires) > 12*time.Hour+time.Minute || time.Until(expires) < 11*time.Hour {
+		t.Errorf("session cookie %+v (expires %s), want HttpOnly, SameSite=Strict, 12h, without the secret", sess, expires)
+	}
+	nativeWith := func(cookie string) int {
+		req, _ := http.NewRequest("GET", p.url+"/v1/endpoints", nil)
+		req.AddCookie(&http.Cookie{Name: "kiln_session", Value: cookie})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := nativeWith(sess.Value); got != 200 {
+		t.Errorf("the native API with the session cookie: %d, want 200", got)
 	}
 	session := func(creds string) int {
 		t.Helper()
@@ -400,10 +434,64 @@ func TestDashboardSignIn(t *testing.T) {
 		t.Fatalf("sign out: %v", err)
 	}
 	pg.waitJS("the sign-in form again", 10*time.Second, `location.pathname === '/ui/login'`)
-	if got := evalJS[bool](pg, `sessionStorage.getItem('kiln_token') === null`); !got {
-		t.Error("the token is still kept after signing out")
-	}
 	if got := session("same-origin"); got != 401 {
 		t.Errorf("the dashboard's API after signing out: %d, want 401", got)
+	}
+	// The session is over on the server too: a copy of the cookie is refused.
+	if got := nativeWith(sess.Value); got != 401 {
+		t.Errorf("the native API with the signed-out session's cookie: %d, want 401", got)
+	}
+}
+
+// A session ends when it expires: signed in with a token that lasts 10
+// seconds, the tab is sent back to the sign-in form once it has expired,
+// and the server refuses the session's cookie.
+func TestDashboardSessionExpires(t *testing.T) {
+	ctx := startBrowser(t)
+	pg := browserTab{t: t, ctx: ctx}
+	const secret = "dashboard-test-secret-0123456789"
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("[ui]\naws_access_key_id = KILNUITEST\naws_secret_access_key = "+secret+"\nkiln_role = read\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startKiln(t, "", "--credentials-file", creds)
+	tok := strings.TrimSpace(p.mustCLI("token", "--ttl", "10s", "--access-key-id", "KILNUITEST", "--secret-access-key", secret))
+
+	pg.do("open the dashboard", chromedp.Navigate(p.url+"/ui/"))
+	pg.waitJS("the sign-in form", 10*time.Second, `location.pathname === '/ui/login' && document.getElementById('token') !== null`)
+	pg.do("sign in with the token", chromedp.SendKeys(chromedp.ID("token"), tok))
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))); err != nil {
+		t.Fatalf("submit the form: %v", err)
+	}
+	pg.waitJS("the overview", 10*time.Second, `location.pathname === '/ui/' && document.getElementById('overview') !== null`)
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{p.url}})
+	cookies := res.Cookies
+	if err != nil {
+		t.Fatalf("read the browser's cookies: %v", err)
+	}
+	value := ""
+	for _, c := range cookies {
+		if c.Name == "kiln_session" {
+			value = c.Value
+		}
+	}
+	// The session ends with the token it came from.
+	fields := strings.Split(tok, ".")
+	exp, err := strconv.ParseInt(fields[len(fields)-2], 10, 64)
+	if err != nil {
+		t.Fatalf("token %q: %v", tok, err)
+	}
+	time.Sleep(time.Until(time.Unix(exp+1, 0)))
+	pg.do("reload", chromedp.Navigate(p.url+"/ui/"))
+	pg.waitJS("the sign-in form after the session expired", 10*time.Second, `location.pathname === '/ui/login'`)
+	req, _ := http.NewRequest("GET", p.url+"/ui/api/session", nil)
+	req.AddCookie(&http.Cookie{Name: "kiln_session", Value: value})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if value == "" || resp.StatusCode != 401 {
+		t.Errorf("the expired session's cookie %q: %d, want 401", value, resp.StatusCode)
 	}
 }

@@ -34,7 +34,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.clock.Now()
 	w.Header()[hRequestID] = []string{g.requestID()}
 	if g.authorize != nil {
+		var body *eofReader
+		if r.Body != nil && r.Body != http.NoBody {
+			body = &eofReader{ReadCloser: r.Body}
+			r.Body = body
+		}
 		if ref := g.authorize(r); ref != nil {
+			if body != nil && !body.eof {
+				// Answer at once and close, rather than let net/http read
+				// the refused body before and after the answer (see
+				// api.DontReadBody).
+				w.Header()["Connection"] = []string{"close"}
+				_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
+			}
 			writeError(w, ref.Status, ref.Code, ref.Message)
 			return
 		}
@@ -590,4 +602,19 @@ func (g *Gateway) appendRequestID(b []byte) []byte {
 		b = append(b, hex[c>>4], hex[c&0x0f])
 	}
 	return b
+}
+
+// eofReader tells whether its reader was read to the end: a refused
+// request whose body Authorize did not read is answered without reading it.
+type eofReader struct {
+	io.ReadCloser
+	eof bool
+}
+
+func (r *eofReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err == io.EOF {
+		r.eof = true
+	}
+	return n, err
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,21 @@ type Config struct {
 	// that requests may carry in their Host header (see api.GuardConfig);
 	// "*" allows any, and needs Credentials.
 	AllowedHosts []string
+	// TLSCertFile and TLSKeyFile, if set, make Kiln serve HTTPS (and
+	// HTTP/2) with this certificate and key, in PEM.
+	TLSCertFile, TLSKeyFile string
+	// InsecureHTTP lets Kiln serve plain HTTP beyond loopback with
+	// credentials, for a TLS-terminating proxy in front; without it Kiln
+	// refuses to.
+	InsecureHTTP bool
+	// OpenMetrics serves /metrics without authentication even when
+	// credentials are set; otherwise it needs the read role.
+	OpenMetrics bool
+	// AuthFailureBurst and AuthFailureEvery limit failed authentications
+	// per client address: Burst in a row, then one per Every (defaults 20
+	// and 3s; see api.FailureLimiter).
+	AuthFailureBurst int
+	AuthFailureEvery time.Duration
 	// Clock defaults to the wall clock.
 	Clock clock.Clock
 	// Logger defaults to a discarding logger.
@@ -73,6 +89,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	auth    *api.Auth // every API's, and invocations' with --invoke-auth
+	tls     *tls.Config
 	log     *slog.Logger
 	clk     clock.Clock
 	st      store.Store
@@ -130,6 +147,10 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("--invoke-auth needs credentials (--credentials-file, or KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY)")
 		}
 	}
+	tlsCfg, err := checkTransport(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -142,7 +163,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}
 	s := &Server{
-		cfg: cfg, auth: &api.Auth{Creds: cfg.Credentials}, guard: guard, log: cfg.Logger, clk: cfg.Clock, st: st,
+		cfg: cfg, auth: newAuth(cfg), tls: tlsCfg, guard: guard, log: cfg.Logger, clk: cfg.Clock, st: st,
 		reg:       prometheus.NewRegistry(),
 		ready:     make(chan struct{}),
 		stopping:  make(chan struct{}),
@@ -225,20 +246,13 @@ func checkListenAddr(addr string) error {
 	return nil
 }
 
-// invokeAuth is the gateway's check of invocations under --invoke-auth:
-// the SDKs sign them, the CLI and curl may send the bearer token instead.
-// Either way a refusal has the runtime's shape and status.
+// invokeAuth is the gateway's check of invocations under --invoke-auth
+// (see authInvoke).
 func (s *Server) invokeAuth() func(*http.Request) *gateway.Refusal {
 	if !s.cfg.InvokeAuth {
 		return nil
 	}
-	return func(r *http.Request) *gateway.Refusal {
-		if _, err := s.auth.VerifyBearerOrSigV4(r); err != nil {
-			// SageMaker Runtime answers 403 to any authentication failure.
-			return &gateway.Refusal{Status: http.StatusForbidden, Code: err.RuntimeCode(), Message: err.Message}
-		}
-		return nil
-	}
+	return s.authInvoke
 }
 
 func (s *Server) routes() http.Handler {
@@ -246,8 +260,9 @@ func (s *Server) routes() http.Handler {
 	// Clients sign with the wall clock, so the skew check uses it too.
 	auth := s.auth
 	native := &api.Native{Service: s.svc, Logger: s.log}
-	mux.Handle("/v1/", auth.RequireBearerOrSigV4(native.Handler()))
-	mux.Handle("GET /v1/endpoints/{name}/metrics", auth.RequireBearerOrSigV4(http.HandlerFunc(s.handleEndpointMetrics)))
+	mux.Handle("/v1/", s.native(native.Handler()))
+	mux.Handle("GET /v1/endpoints/{name}/metrics", s.native(http.HandlerFunc(s.handleEndpointMetrics)))
+	mux.Handle("POST /v1/tokens", s.native(auth.TokenHandler()))
 	// With --invoke-auth the gateway checks invocations itself (see
 	// invokeAuth), on every connection it serves.
 	mux.Handle("/endpoints/", s.gw)
@@ -260,16 +275,8 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	uiCfg := ui.Config{Service: s.svc, Clock: s.clk, Logger: s.log, Done: s.stopping}
-	if auth.Enabled() {
-		uiCfg.Authenticate = func(token string) bool {
-			r, _ := http.NewRequest(http.MethodGet, "/", nil)
-			r.Header.Set("Authorization", "Bearer "+token)
-			_, err := auth.VerifyBearerOrSigV4(r)
-			return err == nil
-		}
-	}
+	mux.Handle("GET /metrics", s.metricsAuth(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
+	uiCfg := ui.Config{Service: s.svc, Clock: s.clk, Logger: s.log, Done: s.stopping, Sessions: s.sessions()}
 	mux.Handle("/ui/", ui.Handler(uiCfg))
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	return s.guard.Handler(mux)
@@ -335,12 +342,12 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.serve(httpSrv, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
 			cancel()
 		}
 	}()
-	s.log.Info("kiln listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir)
+	s.log.Info("kiln listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir)
 	close(s.ready)
 
 	<-ctx.Done()

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -8,7 +10,9 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/kiln-serve/kiln"
 )
@@ -36,8 +40,8 @@ func get(t *testing.T, c *http.Client, u string, header ...string) (*http.Respon
 
 // staticServer serves the dashboard without a service: enough for pages and
 // assets, which do not touch it.
-func staticServer(t *testing.T, auth func(string) bool) *httptest.Server {
-	ts := httptest.NewServer(Handler(Config{Authenticate: auth}))
+func staticServer(t *testing.T, sessions *Sessions) *httptest.Server {
+	ts := httptest.NewServer(Handler(Config{Sessions: sessions}))
 	t.Cleanup(ts.Close)
 	return ts
 }
@@ -104,10 +108,12 @@ var refRE = regexp.MustCompile(`(?:src|href)="([^"]*)"`)
 // The pages load nothing from elsewhere: every script, style and icon they
 // name is served by the dashboard itself.
 func TestPagesLoadOnlyTheirOwnAssets(t *testing.T) {
-	ts := staticServer(t, func(tok string) bool { return tok == "secret" })
+	sessions := testSessions()
+	ts := staticServer(t, sessions)
+	session, _, _ := sessions.Login(nil, "K", "s3cr3t-of-kiln", "")
 	pages := map[string]string{}
 	_, pages["login"] = get(t, http.DefaultClient, ts.URL+"/ui/login")
-	_, pages["index"] = get(t, http.DefaultClient, ts.URL+"/ui/", "Authorization", "Bearer secret")
+	_, pages["index"] = get(t, http.DefaultClient, ts.URL+"/ui/", "Cookie", CookieName+"="+session)
 	for name, html := range pages {
 		if strings.Contains(html, `<script src="http`) || strings.Contains(html, `href="http`) || strings.Contains(html, `src="//`) {
 			t.Errorf("%s page refers to another site:\n%s", name, html)
@@ -177,9 +183,42 @@ func TestWithoutAuthenticationEverythingIsServed(t *testing.T) {
 	}
 }
 
+// testSessions accepts the key ID "K" with the secret "s3cr3t-of-kiln" and
+// hands out numbered sessions, which Logout ends.
+func testSessions() *Sessions {
+	var mu sync.Mutex
+	live := map[string]bool{}
+	n := 0
+	return &Sessions{
+		Login: func(r *http.Request, id, secret, token string) (string, time.Time, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !(id == "K" && secret == "s3cr3t-of-kiln" || token == "kiln1.good") {
+				return "", time.Time{}, errors.New("not valid")
+			}
+			n++
+			s := fmt.Sprintf("session-%d", n)
+			live[s] = true
+			return s, time.Now().Add(time.Hour), nil
+		},
+		Check: func(r *http.Request, s string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if !live[s] {
+				return errors.New("the session is not valid")
+			}
+			return nil
+		},
+		Logout: func(s string) {
+			mu.Lock()
+			defer mu.Unlock()
+			delete(live, s)
+		},
+	}
+}
+
 func TestLoginSetsTheCookie(t *testing.T) {
-	const token = "s3cr3t-token-of-kiln"
-	ts := staticServer(t, func(tok string) bool { return tok == token })
+	ts := staticServer(t, testSessions())
 
 	// Unauthenticated: the pages send to the form, the API refuses.
 	resp, _ := get(t, noRedirect, ts.URL+"/ui/endpoints/demo")
@@ -187,8 +226,9 @@ func TestLoginSetsTheCookie(t *testing.T) {
 		t.Errorf("GET a page: %d to %q, want 303 to the login form", resp.StatusCode, loc)
 	}
 	resp, body := get(t, http.DefaultClient, ts.URL+"/ui/login?next=/ui/endpoints/demo")
-	if resp.StatusCode != 200 || !strings.Contains(body, `name="token"`) || !strings.Contains(body, `value="/ui/endpoints/demo"`) {
-		t.Errorf("GET /ui/login: %d, want the token form coming back to the page:\n%s", resp.StatusCode, body)
+	if resp.StatusCode != 200 || !strings.Contains(body, `name="access_key_id"`) || !strings.Contains(body, `name="secret_access_key"`) ||
+		!strings.Contains(body, `name="token"`) || !strings.Contains(body, `value="/ui/endpoints/demo"`) {
+		t.Errorf("GET /ui/login: %d, want the sign-in form coming back to the page:\n%s", resp.StatusCode, body)
 	}
 	for _, p := range []string{"/ui/api/events?endpoint=demo", "/ui/api/session", "/ui/api/other"} {
 		resp, body = get(t, http.DefaultClient, ts.URL+p)
@@ -211,24 +251,30 @@ func TestLoginSetsTheCookie(t *testing.T) {
 		return resp
 	}
 
-	// A wrong token: no cookie.
-	resp = post(url.Values{"token": {"wrong"}}, "application/json")
-	if resp.StatusCode != 401 || len(resp.Cookies()) != 0 {
-		t.Errorf("wrong token (script): %d with %d cookies, want 401 and none", resp.StatusCode, len(resp.Cookies()))
+	// A wrong secret or token: no cookie.
+	for _, form := range []url.Values{{"access_key_id": {"K"}, "secret_access_key": {"wrong"}}, {"token": {"kiln1.bad"}}, {"access_key_id": {"K"}}} {
+		resp = post(form, "application/json")
+		if resp.StatusCode != 401 || len(resp.Cookies()) != 0 {
+			t.Errorf("%v (script): %d with %d cookies, want 401 and none", form, resp.StatusCode, len(resp.Cookies()))
+		}
 	}
 	resp = post(url.Values{"token": {"wrong"}, "next": {"/ui/endpoints/demo"}}, "")
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/login?failed=1") || len(resp.Cookies()) != 0 {
 		t.Errorf("wrong token (form): %d to %q, want back to the form without a cookie", resp.StatusCode, loc)
 	}
 
-	// The right token: an HttpOnly, SameSite=Strict cookie holding it.
-	resp = post(url.Values{"token": {token}, "next": {"/ui/endpoints/demo"}}, "")
+	// The right key, or a token: an HttpOnly, SameSite=Strict cookie
+	// holding the session, not the secret.
+	resp = post(url.Values{"access_key_id": {"K"}, "secret_access_key": {"s3cr3t-of-kiln"}, "next": {"/ui/endpoints/demo"}}, "")
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/ui/endpoints/demo" {
-		t.Errorf("right token (form): %d to %q, want 303 to the page asked for", resp.StatusCode, loc)
+		t.Errorf("right key (form): %d to %q, want 303 to the page asked for", resp.StatusCode, loc)
 	}
-	resp = post(url.Values{"token": {token}}, "application/json")
+	if resp := post(url.Values{"token": {"kiln1.good"}}, "application/json"); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("a token (script): %d, want 204", resp.StatusCode)
+	}
+	resp = post(url.Values{"access_key_id": {"K"}, "secret_access_key": {"s3cr3t-of-kiln"}}, "application/json")
 	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("right token (script): %d, want 204", resp.StatusCode)
+		t.Fatalf("right key (script): %d, want 204", resp.StatusCode)
 	}
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
@@ -239,17 +285,14 @@ func TestLoginSetsTheCookie(t *testing.T) {
 	if cookie == nil {
 		t.Fatalf("no %s cookie in %v", CookieName, resp.Header["Set-Cookie"])
 	}
-	if cookie.Value != token || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" {
-		t.Errorf("cookie %+v, want the token, HttpOnly, SameSite=Strict, Path=/", cookie)
+	if !strings.HasPrefix(cookie.Value, "session-") || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" ||
+		cookie.MaxAge <= 0 || cookie.Secure {
+		t.Errorf("cookie %+v, want the session, HttpOnly, SameSite=Strict, Path=/, an expiry, not Secure over HTTP", cookie)
 	}
 
-	// With the cookie, the pages and the API answer, and TokenFromCookie reads it.
 	withCookie := func(p string) (*http.Response, string) {
 		req, _ := http.NewRequest("GET", ts.URL+p, nil)
 		req.AddCookie(cookie)
-		if got := TokenFromCookie(req); got != token {
-			t.Errorf("TokenFromCookie = %q, want %q", got, token)
-		}
 		resp, err := noRedirect.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -264,16 +307,10 @@ func TestLoginSetsTheCookie(t *testing.T) {
 	if resp, _ := withCookie("/ui/api/session"); resp.StatusCode != 200 {
 		t.Errorf("GET /ui/api/session with the cookie: %d, want 200", resp.StatusCode)
 	}
-	// A bearer header works as well as the cookie, for scripts.
-	if resp, _ := get(t, http.DefaultClient, ts.URL+"/ui/api/session", "Authorization", "Bearer "+token); resp.StatusCode != 200 {
-		t.Errorf("GET /ui/api/session with a bearer header: %d, want 200", resp.StatusCode)
-	}
-	if resp, _ := get(t, http.DefaultClient, ts.URL+"/ui/api/session", "Authorization", "Bearer nope"); resp.StatusCode != 401 {
-		t.Errorf("GET /ui/api/session with a wrong bearer header: %d, want 401", resp.StatusCode)
-	}
 
-	// Signing out clears the cookie.
+	// Signing out ends the session and clears the cookie.
 	req, _ := http.NewRequest("POST", ts.URL+"/ui/logout", nil)
+	req.AddCookie(cookie)
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -282,12 +319,8 @@ func TestLoginSetsTheCookie(t *testing.T) {
 	if cs := resp.Cookies(); len(cs) != 1 || cs[0].Name != CookieName || cs[0].MaxAge >= 0 {
 		t.Errorf("logout set cookies %v, want %s expired", resp.Header["Set-Cookie"], CookieName)
 	}
-}
-
-func TestTokenFromCookieWithoutCookie(t *testing.T) {
-	req := httptest.NewRequest("GET", "/v1/endpoints", nil)
-	if got := TokenFromCookie(req); got != "" {
-		t.Errorf("TokenFromCookie = %q, want empty", got)
+	if resp, _ := withCookie("/ui/api/session"); resp.StatusCode != 401 {
+		t.Errorf("GET /ui/api/session with the signed-out cookie: %d, want 401", resp.StatusCode)
 	}
 }
 
@@ -390,5 +423,25 @@ func TestChartOf(t *testing.T) {
 				t.Errorf("threshold %v, want %v", th, tc.threshold)
 			}
 		})
+	}
+}
+
+// Over HTTPS the session cookie is Secure as well, so that the browser
+// never sends it over plain HTTP.
+func TestLoginCookieSecureOverTLS(t *testing.T) {
+	ts := httptest.NewTLSServer(Handler(Config{Sessions: testSessions()}))
+	defer ts.Close()
+	form := url.Values{"access_key_id": {"K"}, "secret_access_key": {"s3cr3t-of-kiln"}}
+	req, _ := http.NewRequest("POST", ts.URL+"/ui/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cs := resp.Cookies()
+	if resp.StatusCode != http.StatusNoContent || len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly || cs[0].SameSite != http.SameSiteStrictMode {
+		t.Errorf("sign-in over TLS: %d, cookies %v, want one Secure, HttpOnly, SameSite=Strict cookie", resp.StatusCode, resp.Header["Set-Cookie"])
 	}
 }

@@ -30,11 +30,10 @@ type Config struct {
 	// Logger receives errors the dashboard could not show. If nil, they
 	// are discarded.
 	Logger *slog.Logger
-	// Authenticate reports whether a bearer token is valid. If nil, no
-	// authentication is configured and every request is served; otherwise
-	// the pages ask for the token first and /ui/api/* answers 401 without
-	// it.
-	Authenticate func(token string) bool
+	// Sessions sign browsers in. If nil, no authentication is configured
+	// and every request is served; otherwise the pages ask for an access
+	// key or a token first, and /ui/api/* answers 401 without a session.
+	Sessions *Sessions
 	// Done, once closed, ends every live stream. A stream otherwise lasts
 	// as long as its browser tab, and http.Server.Shutdown waits for it:
 	// close Done when shutting down (http.Server.RegisterOnShutdown). If
@@ -94,12 +93,12 @@ func loadAssets() map[string]asset {
 
 // handler serves the dashboard.
 type handler struct {
-	svc    kiln.Service
-	clk    clock.Clock
-	log    *slog.Logger
-	auth   func(string) bool
-	done   <-chan struct{}
-	assets map[string]asset
+	svc      kiln.Service
+	clk      clock.Clock
+	log      *slog.Logger
+	sessions *Sessions
+	done     <-chan struct{}
+	assets   map[string]asset
 }
 
 // Handler returns the dashboard. Mount it at Prefix ("/ui/") without
@@ -108,12 +107,12 @@ type handler struct {
 //	GET  /ui/                      the overview of every endpoint
 //	GET  /ui/endpoints/{name}      one endpoint: live charts, alarms, timeline
 //	GET  /ui/static/...            the embedded scripts, styles and uPlot
-//	GET  /ui/login, POST /ui/login the token form, and the cookie it sets
-//	POST /ui/logout                clears the cookie
+//	GET  /ui/login, POST /ui/login the sign-in form, and the session cookie it sets
+//	POST /ui/logout                ends the session and clears the cookie
 //	GET  /ui/api/session           200 if the caller may use the dashboard, else 401
 //	GET  /ui/api/events?endpoint=  the live stream of Snapshots (text/event-stream)
 func Handler(cfg Config) http.Handler {
-	h := &handler{svc: cfg.Service, clk: cfg.Clock, log: cfg.Logger, auth: cfg.Authenticate, done: cfg.Done, assets: loadAssets()}
+	h := &handler{svc: cfg.Service, clk: cfg.Clock, log: cfg.Logger, sessions: cfg.Sessions, done: cfg.Done, assets: loadAssets()}
 	if h.clk == nil {
 		h.clk = clock.Real()
 	}
@@ -156,11 +155,11 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // page serves the shell every page starts from; the script reads the path.
 func (h *handler) page(w http.ResponseWriter, r *http.Request) {
-	if !h.authorized(r) {
+	if ok, _ := h.authorized(r); !ok {
 		http.Redirect(w, r, "/ui/login?next="+urlQueryEscape(r.URL.Path), http.StatusSeeOther)
 		return
 	}
-	h.render(w, http.StatusOK, "index.html", struct{ Auth bool }{Auth: h.auth != nil})
+	h.render(w, http.StatusOK, "index.html", struct{ Auth bool }{Auth: h.authRequired()})
 }
 
 func (h *handler) render(w http.ResponseWriter, status int, name string, data any) {
@@ -198,7 +197,7 @@ func (h *handler) static(w http.ResponseWriter, r *http.Request) {
 func (h *handler) session(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		AuthRequired bool `json:"AuthRequired"`
-	}{h.auth != nil})
+	}{h.authRequired()})
 }
 
 // errorBody is the native API's error shape, so the pages handle one shape.

@@ -1,29 +1,9 @@
-// Calls to Kiln's native API (/v1), with the bearer token when one was given
-// at sign-in. Errors come back as ApiError with the API's code and message.
-
-const TOKEN_KEY = 'kiln_token';
+// Calls to Kiln's native API (/v1). When Kiln asks for authentication, the
+// browser's HttpOnly session cookie, set by signing in, authenticates them:
+// the page itself holds no key and no token. Errors come back as ApiError
+// with the API's code and message.
 
 export const authRequired = document.body.dataset.auth === 'on';
-
-export function token() {
-  try {
-    return sessionStorage.getItem(TOKEN_KEY) || '';
-  } catch {
-    return '';
-  }
-}
-
-export function setToken(t) {
-  try {
-    sessionStorage.setItem(TOKEN_KEY, t);
-  } catch { /* storage disabled: the cookie still signs the stream in */ }
-}
-
-export function clearToken() {
-  try {
-    sessionStorage.removeItem(TOKEN_KEY);
-  } catch { /* nothing kept */ }
-}
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -35,14 +15,11 @@ export class ApiError extends Error {
 
 // toLogin sends the browser to the sign-in form, to come back here after.
 export function toLogin() {
-  clearToken();
   location.assign('/ui/login?next=' + encodeURIComponent(location.pathname));
 }
 
 export async function api(method, path, body) {
   const headers = {Accept: 'application/json'};
-  const t = token();
-  if (t) headers.Authorization = 'Bearer ' + t;
   const init = {method, headers, credentials: 'same-origin', cache: 'no-store'};
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';

@@ -1,7 +1,6 @@
 // The dashboard's entry point: one shell page, whose path says what to show.
 //   /ui/                  the overview of every endpoint
 //   /ui/endpoints/NAME    one endpoint, live
-import {clearToken} from './api.js';
 import {h, replace} from './dom.js';
 import {showOverview} from './overview.js';
 import {showEndpoint} from './endpoint.js';
@@ -18,11 +17,6 @@ document.addEventListener('securitypolicyviolation', (ev) => {
 window.addEventListener('error', (ev) => {
   window.kiln.errors.push(String(ev.message));
 });
-
-const logout = document.getElementById('logout');
-if (logout) {
-  logout.addEventListener('submit', () => clearToken());
-}
 
 const main = document.getElementById('main');
 const live = document.getElementById('live');
