@@ -102,6 +102,7 @@ linear traffic shifting, baking periods watched by alarms, and automatic rollbac
 		newHistoryCmd(c),
 		newAlarmsCmd(c),
 		newMetricsCmd(c),
+		newStoreCmd(c),
 		&cobra.Command{
 			Use:     "version",
 			Short:   "Print Kiln's version",

@@ -125,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "kiln.db"), nil)
+	st, err := store.Open(filepath.Join(cfg.DataDir, "kiln.db"), &store.Options{Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}

@@ -269,6 +269,24 @@ type Record struct {
 	Err error
 }
 
+// Inspect returns the record at key as it is on disk, damaged or not, or
+// an error wrapping ErrNotFound.
+func (b *Bolt) Inspect(ctx context.Context, key string) (Record, error) {
+	var r Record
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		kv, ok, err := getKV(tx.Bucket(kvBucket), key)
+		if !ok {
+			return ErrNotFound
+		}
+		r = Record{KV: kv, Err: err}
+		return nil
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("store: inspect %q: %w", key, err)
+	}
+	return r, nil
+}
+
 // Scan calls fn with every record whose key starts with prefix, in key
 // order, damaged ones included, inside one read transaction. It is for
 // offline inspection; Kiln itself reads with Get, List and Watch, which
