@@ -193,6 +193,9 @@ func (b *Bolt) Get(ctx context.Context, key string) (KV, error) {
 		}
 		return err
 	})
+	if errors.Is(err, ErrCorruptRecord) {
+		b.log.Error("store: refusing to read a damaged record; inspect or delete it with `kiln store`", "key", key, "err", err)
+	}
 	if err != nil {
 		return KV{}, fmt.Errorf("store: get %q: %w", key, err)
 	}
