@@ -23,6 +23,9 @@ type Client struct {
 	Token string
 	// HTTP is the client used; nil means http.DefaultClient.
 	HTTP *http.Client
+	// PageLimit is how many records the List methods ask for in each page
+	// they follow; 0 means kiln.MaxPageLimit.
+	PageLimit int
 }
 
 var _ kiln.Service = (*Client)(nil)
@@ -36,7 +39,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 // record.
 func listAll[T any](ctx context.Context, c *Client, path string) ([]T, error) {
 	all := []T{}
-	q := url.Values{"limit": {strconv.Itoa(kiln.MaxPageLimit)}}
+	limit := c.PageLimit
+	if limit == 0 {
+		limit = kiln.MaxPageLimit
+	}
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
 	for {
 		var page []T
 		h, err := c.doHeader(ctx, "GET", path+"?"+q.Encode(), nil, &page)
