@@ -138,6 +138,12 @@ func TestCorruptRecordNotServed(t *testing.T) {
 	if logs := p.logs.String(); !strings.Contains(logs, "models/victim") || !strings.Contains(logs, "record is corrupt") {
 		t.Errorf("kiln did not log the damaged record:\n%s", tail(logs, 4000))
 	}
+
+	// The API deletes it, and the name is free again.
+	if err := p.client.DeleteModel(t.Context(), "victim"); err != nil {
+		t.Errorf("DeleteModel of the damaged record: %v", err)
+	}
+	createModelsNamed(t, p, "victim")
 }
 
 // `kiln store` inspects and repairs the store of a stopped Kiln: it refuses
