@@ -1,17 +1,22 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/server"
 )
 
 // getPage does GET url and returns the status, the names in the body and
@@ -187,7 +192,8 @@ func TestListModelsReadsOnlyItsPage(t *testing.T) {
 	if strings.Join(got, " ") != "a-3 a-1 a-2" {
 		t.Errorf("ListModels by creation time descending, NameContains A- = %v, want a-3 a-1 a-2", got)
 	}
-	if logs := p.logs.String()[startLogs:]; strings.Contains(logs, "damaged") {
+	// A read of a damaged model logs it, whether by Get or in a list.
+	if logs := p.logs.String()[startLogs:]; strings.Contains(logs, "damaged record") {
 		t.Errorf("ListModels read records it did not return:\n%s", logs)
 	}
 
@@ -200,5 +206,88 @@ func TestListModelsReadsOnlyItsPage(t *testing.T) {
 	got = listAllModels(t, p, map[string]any{"CreationTimeAfter": 0, "MaxResults": 1, "SortBy": "Name"})
 	if strings.Join(got, " ") != "a-3 a-2 a-1" {
 		t.Errorf("ListModels with CreationTimeAfter = %v, want a-3 a-2 a-1", got)
+	}
+}
+
+// runServer runs a server in this process on dir, logging to logs, until
+// the returned stop is called.
+func runServer(t *testing.T, dir string, logs io.Writer) (*server.Server, func()) {
+	t.Helper()
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server: %v", err)
+			}
+		}
+	}
+	t.Cleanup(stop)
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("server stopped at start: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("server not ready within 20s")
+	}
+	return srv, stop
+}
+
+// CloudWatch's DescribeAlarms reads alarms in name order only until its
+// page is full: a damaged alarm past the page is never read.
+func TestDescribeAlarmsReadsOnlyItsPage(t *testing.T) {
+	dir := t.TempDir()
+	srv, stop := runServer(t, dir, io.Discard)
+	for _, name := range []string{"a-1", "a-2", "z-1"} {
+		_, err := srv.Service().PutAlarm(t.Context(), &kiln.Alarm{
+			AlarmName: name, Namespace: "AWS/SageMaker", MetricName: "Invocations", Statistic: "Sum",
+			Dimensions: []kiln.Dimension{{Name: "EndpointName", Value: "none"}, {Name: "VariantName", Value: "AllTraffic"}},
+			Period:     60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: "GreaterThanThreshold",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	flipInFile(t, filepath.Join(dir, "kiln.db"), `alarm:z-1"`)
+
+	logs := &syncBuffer{}
+	srv, _ = runServer(t, dir, logs)
+	h := &api.CloudWatch{Service: srv.Service()}
+	describe := func(body string) string {
+		req := httptest.NewRequest("POST", "/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+		req.Header.Set("X-Amz-Target", "GraniteServiceVersion20100801.DescribeAlarms")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("DescribeAlarms %s: %d %s", body, rec.Code, rec.Body)
+		}
+		return rec.Body.String()
+	}
+	out := describe(`{"MaxRecords": 1}`)
+	if !strings.Contains(out, `"AlarmName":"a-1"`) || strings.Contains(out, `"a-2"`) || !strings.Contains(out, "NextToken") {
+		t.Errorf("DescribeAlarms MaxRecords 1 = %s; want a-1 and a NextToken", out)
+	}
+	// Only Get's report: the alarm engine lists every alarm in the
+	// background, which reports z-1 as left out of its list.
+	if strings.Contains(logs.String(), "refusing to read a damaged record") {
+		t.Errorf("DescribeAlarms read an alarm past its page:\n%s", logs.String())
+	}
+	// All of them: the damaged one is read, refused and left out.
+	out = describe(`{}`)
+	if !strings.Contains(out, `"a-1"`) || !strings.Contains(out, `"a-2"`) || strings.Contains(out, "z-") {
+		t.Errorf("DescribeAlarms = %s; want a-1 and a-2 only", out)
+	}
+	if !strings.Contains(logs.String(), "refusing to read a damaged record") {
+		t.Errorf("the damaged alarm was not reported:\n%s", logs.String())
 	}
 }
