@@ -359,8 +359,17 @@ func verify(tx *bolt.Tx) (damaged []string, err error) {
 // the format marker changes last, so a crash midway leaves the file as it
 // was. It returns whether it changed anything.
 func migrate(db *bolt.DB) (bool, error) {
+	var format int64
+	err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		format, err = getInt(tx.Bucket(metaBucket), formatKey)
+		return err
+	})
+	if err != nil || format == formatVersion {
+		return false, err
+	}
 	var done bool
-	err := db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaBucket)
 		format, err := getInt(meta, formatKey)
 		if err != nil || format == formatVersion {
