@@ -241,7 +241,14 @@ func create(path string, lockTimeout time.Duration) error {
 		return err
 	}
 	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
+		// A file system without hard links: rename, which would replace a
+		// file created meanwhile, so only if there is none.
+		if _, serr := os.Stat(path); !errors.Is(serr, fs.ErrNotExist) {
+			return err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return err
+		}
 	}
 	// The new file's directory entry must be durable too, or a crash
 	// could lose the whole file along with every acknowledged write.
