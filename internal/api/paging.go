@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -172,14 +174,30 @@ func listPage[T any](n *Native, kind string, named func(kiln.Lister, context.Con
 			n.Fail(w, err)
 			return
 		}
-		if items == nil {
-			items = []T{}
+		// Each record is encoded on its own, and all before the answer
+		// starts, so that an error is still a clean 500, without the copies
+		// of one buffer growing to the size of the page.
+		parts := make([][]byte, len(items))
+		for i := range items {
+			if parts[i], err = json.Marshal(items[i]); err != nil {
+				n.Fail(w, fmt.Errorf("encode the page: %w", err))
+				return
+			}
 		}
 		if next != "" {
 			w.Header().Set(NextTokenHeader, next)
 			q := url.Values{"limit": {strconv.Itoa(limit)}, "next": {next}}
 			w.Header().Set("Link", fmt.Sprintf(`</v1/%s?%s>; rel="next"`, kind, q.Encode()))
 		}
-		WriteJSON(w, http.StatusOK, items)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "[")
+		for i, p := range parts {
+			if i > 0 {
+				io.WriteString(w, ",")
+			}
+			w.Write(p)
+		}
+		io.WriteString(w, "]\n")
 	}
 }
