@@ -112,6 +112,7 @@ from "kiln token" (--token or KILN_TOKEN).`,
 		newAlarmsCmd(c),
 		newMetricsCmd(c),
 		newTokenCmd(c),
+		newStoreCmd(c),
 		&cobra.Command{
 			Use:     "version",
 			Short:   "Print Kiln's version",

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,29 +30,62 @@ type Client struct {
 	Now func() time.Time
 	// HTTP is the client used; nil means http.DefaultClient.
 	HTTP *http.Client
+	// PageLimit is how many records the List methods ask for in each page
+	// they follow; 0 means kiln.MaxPageLimit.
+	PageLimit int
 }
 
 var _ kiln.Service = (*Client)(nil)
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	_, err := c.doHeader(ctx, method, path, in, out)
+	return err
+}
+
+// listAll follows the pages of GET path (a /v1 list) and returns every
+// record.
+func listAll[T any](ctx context.Context, c *Client, path string) ([]T, error) {
+	all := []T{}
+	limit := c.PageLimit
+	if limit == 0 {
+		limit = kiln.MaxPageLimit
+	}
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	for {
+		var page []T
+		h, err := c.doHeader(ctx, "GET", path+"?"+q.Encode(), nil, &page)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		next := h.Get(NextTokenHeader)
+		if next == "" {
+			return all, nil
+		}
+		q.Set("next", next)
+	}
+}
+
+// doHeader is do, returning the response's header too.
+func (c *Client) doHeader(ctx context.Context, method, path string, in, out any) (http.Header, error) {
 	var body io.Reader
 	var raw []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
 		body, raw = bytes.NewReader(b), b
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if err := c.Authorize(ctx, req, raw); err != nil {
-		return err
+		return nil, err
 	}
 	hc := c.HTTP
 	if hc == nil {
@@ -59,31 +93,31 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("%s %s: read response: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: read response: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
 		var eb ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Message != "" {
-			return &kiln.Error{Code: eb.Code, Message: eb.Message}
+			return nil, &kiln.Error{Code: eb.Code, Message: eb.Message}
 		}
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
+		return resp.Header, nil
 	}
 	if s, ok := out.(*string); ok {
 		*s = string(data)
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: decode response: %w", method, path, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 func esc(s string) string { return url.PathEscape(s) }
@@ -98,9 +132,9 @@ func (c *Client) GetModel(ctx context.Context, name string) (*kiln.Model, error)
 	return &out, c.do(ctx, "GET", "/v1/models/"+esc(name), nil, &out)
 }
 
+// ListModels follows the pages of GET /v1/models and returns every record.
 func (c *Client) ListModels(ctx context.Context) ([]kiln.Model, error) {
-	var out []kiln.Model
-	return out, c.do(ctx, "GET", "/v1/models", nil, &out)
+	return listAll[kiln.Model](ctx, c, "/v1/models")
 }
 
 func (c *Client) DeleteModel(ctx context.Context, name string) error {
@@ -117,9 +151,9 @@ func (c *Client) GetEndpointConfig(ctx context.Context, name string) (*kiln.Endp
 	return &out, c.do(ctx, "GET", "/v1/endpoint-configs/"+esc(name), nil, &out)
 }
 
+// ListEndpointConfigs follows the pages of GET /v1/endpoint-configs and returns every record.
 func (c *Client) ListEndpointConfigs(ctx context.Context) ([]kiln.EndpointConfig, error) {
-	var out []kiln.EndpointConfig
-	return out, c.do(ctx, "GET", "/v1/endpoint-configs", nil, &out)
+	return listAll[kiln.EndpointConfig](ctx, c, "/v1/endpoint-configs")
 }
 
 func (c *Client) DeleteEndpointConfig(ctx context.Context, name string) error {
@@ -136,9 +170,9 @@ func (c *Client) GetEndpoint(ctx context.Context, name string) (*kiln.Endpoint, 
 	return &out, c.do(ctx, "GET", "/v1/endpoints/"+esc(name), nil, &out)
 }
 
+// ListEndpoints follows the pages of GET /v1/endpoints and returns every record.
 func (c *Client) ListEndpoints(ctx context.Context) ([]kiln.Endpoint, error) {
-	var out []kiln.Endpoint
-	return out, c.do(ctx, "GET", "/v1/endpoints", nil, &out)
+	return listAll[kiln.Endpoint](ctx, c, "/v1/endpoints")
 }
 
 func (c *Client) DeleteEndpoint(ctx context.Context, name string) error {
@@ -190,9 +224,9 @@ func (c *Client) GetAlarm(ctx context.Context, name string) (*kiln.Alarm, error)
 	return &out, c.do(ctx, "GET", "/v1/alarms/"+esc(name), nil, &out)
 }
 
+// ListAlarms follows the pages of GET /v1/alarms and returns every record.
 func (c *Client) ListAlarms(ctx context.Context) ([]kiln.Alarm, error) {
-	var out []kiln.Alarm
-	return out, c.do(ctx, "GET", "/v1/alarms", nil, &out)
+	return listAll[kiln.Alarm](ctx, c, "/v1/alarms")
 }
 
 func (c *Client) DeleteAlarms(ctx context.Context, names []string) error {

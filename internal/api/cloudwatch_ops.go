@@ -204,11 +204,25 @@ func (c *CloudWatch) describeAlarms(ctx context.Context, in cwParams) (cwObj, er
 		}
 	}
 
-	alarms, err := c.Service.ListAlarms(ctx)
+	// The names, in order, narrow the search without reading a record;
+	// then records are read a page at a time, and only until the page is
+	// full, for the filters that need them (type, state, rule).
+	l := listerOf(c.Service)
+	entries, err := l.Names(ctx, kiln.KindAlarms)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(alarms, func(a, b kiln.Alarm) int { return strings.Compare(a.AlarmName, b.AlarmName) })
+	var candidates []string
+	for _, e := range entries {
+		switch {
+		case actionPrefix != "", // Kiln's alarms have no actions
+			after != "" && e.Name <= after,
+			len(names) > 0 && !slices.Contains(names, e.Name),
+			prefix != "" && !strings.HasPrefix(e.Name, prefix):
+			continue
+		}
+		candidates = append(candidates, e.Name)
+	}
 	// The alarms a composite alarm's rule names, and whether a rule names
 	// an alarm.
 	ruleNames := func(a *kiln.Alarm) []string {
@@ -219,10 +233,12 @@ func (c *CloudWatch) describeAlarms(ctx context.Context, in cwParams) (cwObj, er
 	}
 	var childrenOf []string
 	if children != "" {
-		for i := range alarms {
-			if alarms[i].AlarmName == children && alarms[i].AlarmRule != "" {
-				childrenOf = ruleNames(&alarms[i])
-			}
+		parent, err := l.AlarmsNamed(ctx, []string{children})
+		if err != nil {
+			return nil, err
+		}
+		if len(parent) == 1 && parent[0].AlarmRule != "" {
+			childrenOf = ruleNames(&parent[0])
 		}
 	}
 	if (children != "" || parents != "") && len(types) == 0 {
@@ -230,30 +246,33 @@ func (c *CloudWatch) describeAlarms(ctx context.Context, in cwParams) (cwObj, er
 	}
 	metricAlarms, compositeAlarms := []any{}, []any{}
 	next, last, count := "", "", 0
-	for i := range alarms {
-		a := &alarms[i]
-		composite := a.AlarmRule != ""
-		switch {
-		case composite && !wantComposite, !composite && !wantMetric,
-			actionPrefix != "", // Kiln's alarms have no actions
-			after != "" && a.AlarmName <= after,
-			len(names) > 0 && !slices.Contains(names, a.AlarmName),
-			prefix != "" && !strings.HasPrefix(a.AlarmName, prefix),
-			state != "" && a.StateValue != state,
-			children != "" && !slices.Contains(childrenOf, a.AlarmName),
-			parents != "" && !(composite && slices.Contains(ruleNames(a), parents)):
-			continue
+	batch := max + 1 // a page, and the one more that says there is a next page
+	for start := 0; start < len(candidates) && next == ""; start += batch {
+		alarms, err := l.AlarmsNamed(ctx, candidates[start:min(start+batch, len(candidates))])
+		if err != nil {
+			return nil, err
 		}
-		if count == max {
-			next = cwEncodeToken("alarm", last)
-			break
-		}
-		count++
-		last = a.AlarmName
-		if composite {
-			compositeAlarms = append(compositeAlarms, c.compositeObj(a))
-		} else {
-			metricAlarms = append(metricAlarms, c.alarmObj(a))
+		for i := range alarms {
+			a := &alarms[i]
+			composite := a.AlarmRule != ""
+			switch {
+			case composite && !wantComposite, !composite && !wantMetric,
+				state != "" && a.StateValue != state,
+				children != "" && !slices.Contains(childrenOf, a.AlarmName),
+				parents != "" && !(composite && slices.Contains(ruleNames(a), parents)):
+				continue
+			}
+			if count == max {
+				next = cwEncodeToken("alarm", last)
+				break
+			}
+			count++
+			last = a.AlarmName
+			if composite {
+				compositeAlarms = append(compositeAlarms, c.compositeObj(a))
+			} else {
+				metricAlarms = append(metricAlarms, c.alarmObj(a))
+			}
 		}
 	}
 	out := cwObj{{"MetricAlarms", metricAlarms}, {"CompositeAlarms", compositeAlarms}}

@@ -34,7 +34,7 @@ func (n *Native) Handler() http.Handler {
 		}
 		return s.CreateModel(r.Context(), &m)
 	}))
-	mux.HandleFunc("GET /v1/models", n.get(func(r *http.Request) (any, error) { return s.ListModels(r.Context()) }))
+	mux.HandleFunc("GET /v1/models", listPage(n, kiln.KindModels, kiln.Lister.ModelsNamed))
 	mux.HandleFunc("GET /v1/models/{name}", n.get(func(r *http.Request) (any, error) { return s.GetModel(r.Context(), r.PathValue("name")) }))
 	mux.HandleFunc("DELETE /v1/models/{name}", n.del(func(r *http.Request) error { return s.DeleteModel(r.Context(), r.PathValue("name")) }))
 
@@ -45,7 +45,7 @@ func (n *Native) Handler() http.Handler {
 		}
 		return s.CreateEndpointConfig(r.Context(), &c)
 	}))
-	mux.HandleFunc("GET /v1/endpoint-configs", n.get(func(r *http.Request) (any, error) { return s.ListEndpointConfigs(r.Context()) }))
+	mux.HandleFunc("GET /v1/endpoint-configs", listPage(n, kiln.KindEndpointConfigs, kiln.Lister.EndpointConfigsNamed))
 	mux.HandleFunc("GET /v1/endpoint-configs/{name}", n.get(func(r *http.Request) (any, error) { return s.GetEndpointConfig(r.Context(), r.PathValue("name")) }))
 	mux.HandleFunc("DELETE /v1/endpoint-configs/{name}", n.del(func(r *http.Request) error { return s.DeleteEndpointConfig(r.Context(), r.PathValue("name")) }))
 
@@ -56,7 +56,7 @@ func (n *Native) Handler() http.Handler {
 		}
 		return s.CreateEndpoint(r.Context(), in)
 	}))
-	mux.HandleFunc("GET /v1/endpoints", n.get(func(r *http.Request) (any, error) { return s.ListEndpoints(r.Context()) }))
+	mux.HandleFunc("GET /v1/endpoints", listPage(n, kiln.KindEndpoints, kiln.Lister.EndpointsNamed))
 	mux.HandleFunc("GET /v1/endpoints/{name}", n.get(func(r *http.Request) (any, error) { return s.GetEndpoint(r.Context(), r.PathValue("name")) }))
 	mux.HandleFunc("DELETE /v1/endpoints/{name}", n.del(func(r *http.Request) error { return s.DeleteEndpoint(r.Context(), r.PathValue("name")) }))
 	mux.HandleFunc("POST /v1/endpoints/{name}/update", n.get(func(r *http.Request) (any, error) {
@@ -114,7 +114,7 @@ func (n *Native) Handler() http.Handler {
 		}
 		return s.PutAlarm(r.Context(), &a)
 	}))
-	mux.HandleFunc("GET /v1/alarms", n.get(func(r *http.Request) (any, error) { return s.ListAlarms(r.Context()) }))
+	mux.HandleFunc("GET /v1/alarms", listPage(n, kiln.KindAlarms, kiln.Lister.AlarmsNamed))
 	mux.HandleFunc("GET /v1/alarms/{name}", n.get(func(r *http.Request) (any, error) { return s.GetAlarm(r.Context(), r.PathValue("name")) }))
 	mux.HandleFunc("DELETE /v1/alarms/{name}", n.del(func(r *http.Request) error { return s.DeleteAlarms(r.Context(), []string{r.PathValue("name")}) }))
 	mux.HandleFunc("GET /v1/alarms/{name}/history", n.get(func(r *http.Request) (any, error) { return s.AlarmHistory(r.Context(), r.PathValue("name")) }))

@@ -13,6 +13,12 @@ import (
 )
 
 // SageMaker's List* operations: filter, sort, and page the Service's lists.
+// A request that filters and sorts by name and creation order only (every
+// request but those with a time or status filter, or sorted by status) is
+// answered from the records' names (kiln.Lister), reading only the records
+// of the page it returns; creation order is the order in which the records
+// were written, which is that of their CreationTime. The others read every
+// record.
 //
 // A NextToken names the last item of the page it ended, not an offset, so
 // that paging goes on correctly when items are created or deleted between
@@ -76,46 +82,144 @@ type pageToken struct {
 	SortOrder string `json:"o"`
 	Name      string `json:"n"`
 	Created   int64  `json:"c,omitempty"` // Unix nanoseconds
+	Order     int64  `json:"r,omitempty"` // kiln.Entry.Order
 	Status    string `json:"s,omitempty"`
 }
 
-// page filters, sorts and pages items as f says. sortKeys are the SortBy
-// values the operation takes; the first is the default.
-func page(items []listItem, f listFilter, sortKeys []string) ([]any, string, error) {
+// listQuery is a List* request, checked and with its defaults.
+type listQuery struct {
+	f     listFilter
+	limit int
+	after *pageToken
+}
+
+// parse checks f and fills in its defaults. sortKeys are the SortBy values
+// the operation takes; the first is the default.
+func (f listFilter) parse(sortKeys []string) (listQuery, error) {
 	if f.SortBy == "" {
 		f.SortBy = sortKeys[0]
 	} else if !contains(sortKeys, f.SortBy) {
-		return nil, "", validation("SortBy %q is not one of %s.", f.SortBy, strings.Join(sortKeys, ", "))
+		return listQuery{}, validation("SortBy %q is not one of %s.", f.SortBy, strings.Join(sortKeys, ", "))
 	}
 	switch f.SortOrder {
 	case "":
 		f.SortOrder = "Descending"
 	case "Ascending", "Descending":
 	default:
-		return nil, "", validation("SortOrder %q is not one of Ascending, Descending.", f.SortOrder)
+		return listQuery{}, validation("SortOrder %q is not one of Ascending, Descending.", f.SortOrder)
 	}
 	limit := defaultMaxResults
 	if f.MaxResults != nil {
 		limit = *f.MaxResults
 		if limit < 1 || limit > maxMaxResults {
-			return nil, "", validation("MaxResults must be between 1 and %d, got %d.", maxMaxResults, limit)
+			return listQuery{}, validation("MaxResults must be between 1 and %d, got %d.", maxMaxResults, limit)
 		}
 	}
 	if f.NameContains != "" && (len(f.NameContains) > kiln.MaxNameLength || !nameContainsRE.MatchString(f.NameContains)) {
-		return nil, "", validation("NameContains %q must be 1 to %d letters, digits and hyphens.", truncate(f.NameContains, 80), kiln.MaxNameLength)
+		return listQuery{}, validation("NameContains %q must be 1 to %d letters, digits and hyphens.", truncate(f.NameContains, 80), kiln.MaxNameLength)
 	}
 	if f.StatusEquals != "" && !contains(endpointStatuses, f.StatusEquals) {
-		return nil, "", validation("StatusEquals %q is not one of %s.", truncate(f.StatusEquals, 80), strings.Join(endpointStatuses, ", "))
+		return listQuery{}, validation("StatusEquals %q is not one of %s.", truncate(f.StatusEquals, 80), strings.Join(endpointStatuses, ", "))
 	}
-	var after *pageToken
+	q := listQuery{f: f, limit: limit}
 	if f.NextToken != "" {
 		t, err := decodePageToken(f.NextToken)
-		if err != nil || t.SortBy != f.SortBy || t.SortOrder != f.SortOrder {
-			return nil, "", validation("NextToken is not one this operation returned with the same SortBy and SortOrder.")
+		// A token from a page in creation order holds either the order
+		// (read from the names alone) or the creation time (read from the
+		// records), whichever way that page was made; the same request
+		// pages the same way.
+		if err != nil || t.SortBy != f.SortBy || t.SortOrder != f.SortOrder ||
+			(f.SortBy == "CreationTime" && (t.Order != 0) != q.byNames()) {
+			return listQuery{}, validation("NextToken is not one this operation returned with the same SortBy and SortOrder.")
 		}
-		after = &t
+		q.after = &t
 	}
+	return q, nil
+}
 
+// byNames says whether the request can be answered from the records' names
+// and creation order alone, reading only the records of the page: every
+// filter and sort but those on times and status.
+func (q listQuery) byNames() bool {
+	f := q.f
+	return f.SortBy != "Status" && f.StatusEquals == "" &&
+		f.CreationTimeBefore == nil && f.CreationTimeAfter == nil &&
+		f.LastModifiedTimeBefore == nil && f.LastModifiedTimeAfter == nil
+}
+
+// before reports whether a comes before b in the requested order: by the
+// sort key, then by name, which is unique, so the order is total and a
+// token's position is exact.
+func (q listQuery) before(a, b pageToken) bool {
+	if q.f.SortOrder == "Descending" {
+		a, b = b, a
+	}
+	switch q.f.SortBy {
+	case "CreationTime":
+		if a.Order != b.Order {
+			return a.Order < b.Order
+		}
+		if a.Created != b.Created {
+			return a.Created < b.Created
+		}
+	case "Status":
+		if a.Status != b.Status {
+			return a.Status < b.Status
+		}
+	}
+	return a.Name < b.Name
+}
+
+// pageNames answers a request that byNames from the names of kind, and
+// fetch, which returns the records of the page's names as listItems (leaving
+// out those deleted meanwhile). Only those records are read.
+func pageNames(ctx context.Context, l kiln.Lister, kind string, q listQuery, fetch func([]string) ([]listItem, error)) ([]any, string, error) {
+	entries, err := l.Names(ctx, kind)
+	if err != nil {
+		return nil, "", err
+	}
+	needle := strings.ToLower(q.f.NameContains)
+	key := func(e kiln.Entry) pageToken {
+		t := pageToken{SortBy: q.f.SortBy, SortOrder: q.f.SortOrder, Name: e.Name}
+		if q.f.SortBy == "CreationTime" {
+			t.Order = e.Order
+		}
+		return t
+	}
+	kept := make([]pageToken, 0, len(entries))
+	for _, e := range entries {
+		if needle == "" || strings.Contains(strings.ToLower(e.Name), needle) {
+			kept = append(kept, key(e))
+		}
+	}
+	sort.Slice(kept, func(i, j int) bool { return q.before(kept[i], kept[j]) })
+	start := 0
+	if q.after != nil {
+		start = sort.Search(len(kept), func(i int) bool { return q.before(*q.after, kept[i]) })
+	}
+	end := min(start+q.limit, len(kept))
+	names := make([]string, 0, end-start)
+	for _, t := range kept[start:end] {
+		names = append(names, t.Name)
+	}
+	items, err := fetch(names)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]any, 0, len(items))
+	for _, it := range items {
+		out = append(out, it.out)
+	}
+	next := ""
+	if end < len(kept) {
+		next = encodePageToken(kept[end-1])
+	}
+	return out, next, nil
+}
+
+// page filters, sorts and pages items, every record of the list, as q says.
+func page(items []listItem, q listQuery) ([]any, string, error) {
+	f := q.f
 	needle := strings.ToLower(f.NameContains)
 	kept := items[:0:0]
 	for _, it := range items {
@@ -130,36 +234,15 @@ func page(items []listItem, f listFilter, sortKeys []string) ([]any, string, err
 		}
 		kept = append(kept, it)
 	}
-	// less orders ascending by the sort key, then by name, which is unique,
-	// so the order is total and a token's position is exact.
-	less := func(a, b pageToken) bool {
-		switch f.SortBy {
-		case "CreationTime":
-			if a.Created != b.Created {
-				return a.Created < b.Created
-			}
-		case "Status":
-			if a.Status != b.Status {
-				return a.Status < b.Status
-			}
-		}
-		return a.Name < b.Name
-	}
-	before := func(a, b pageToken) bool { // a comes before b in the requested order
-		if f.SortOrder == "Descending" {
-			return less(b, a)
-		}
-		return less(a, b)
-	}
 	key := func(it listItem) pageToken {
 		return pageToken{SortBy: f.SortBy, SortOrder: f.SortOrder, Name: it.name, Created: it.created.UnixNano(), Status: it.status}
 	}
-	sort.Slice(kept, func(i, j int) bool { return before(key(kept[i]), key(kept[j])) })
+	sort.Slice(kept, func(i, j int) bool { return q.before(key(kept[i]), key(kept[j])) })
 	start := 0
-	if after != nil {
-		start = sort.Search(len(kept), func(i int) bool { return before(*after, key(kept[i])) })
+	if q.after != nil {
+		start = sort.Search(len(kept), func(i int) bool { return q.before(*q.after, key(kept[i])) })
 	}
-	end := min(start+limit, len(kept))
+	end := min(start+q.limit, len(kept))
 	out := make([]any, 0, end-start)
 	for _, it := range kept[start:end] {
 		out = append(out, it.out)
@@ -202,17 +285,32 @@ func listModels(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
 	if err := decodeAWSJSON(body, &in); err != nil {
 		return nil, err
 	}
-	models, err := sm.Service.ListModels(ctx)
+	q, err := in.filter().parse([]string{"CreationTime", "Name"})
 	if err != nil {
 		return nil, err
 	}
-	items := make([]listItem, 0, len(models))
-	for _, m := range models {
-		items = append(items, listItem{name: m.ModelName, created: m.CreationTime, out: modelSummary{
-			ModelName: m.ModelName, ModelArn: sm.arn("model", m.ModelName, m.ModelArn), CreationTime: epochOrZero(m.CreationTime),
-		}})
+	items := func(models []kiln.Model) []listItem {
+		items := make([]listItem, 0, len(models))
+		for _, m := range models {
+			items = append(items, listItem{name: m.ModelName, created: m.CreationTime, out: modelSummary{
+				ModelName: m.ModelName, ModelArn: sm.arn("model", m.ModelName, m.ModelArn), CreationTime: epochOrZero(m.CreationTime),
+			}})
+		}
+		return items
 	}
-	out, next, err := page(items, in.filter(), []string{"CreationTime", "Name"})
+	var out []any
+	var next string
+	if l := listerOf(sm.Service); q.byNames() {
+		out, next, err = pageNames(ctx, l, kiln.KindModels, q, func(names []string) ([]listItem, error) {
+			models, err := l.ModelsNamed(ctx, names)
+			return items(models), err
+		})
+	} else {
+		var models []kiln.Model
+		if models, err = sm.Service.ListModels(ctx); err == nil {
+			out, next, err = page(items(models), q)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -235,19 +333,34 @@ func listEndpointConfigs(sm *SageMaker, ctx context.Context, body []byte) (any, 
 	if err := decodeAWSJSON(body, &in); err != nil {
 		return nil, err
 	}
-	configs, err := sm.Service.ListEndpointConfigs(ctx)
+	q, err := in.filter().parse([]string{"CreationTime", "Name"})
 	if err != nil {
 		return nil, err
 	}
-	items := make([]listItem, 0, len(configs))
-	for _, c := range configs {
-		items = append(items, listItem{name: c.EndpointConfigName, created: c.CreationTime, out: endpointConfigSummary{
-			EndpointConfigName: c.EndpointConfigName,
-			EndpointConfigArn:  sm.arn("endpoint-config", c.EndpointConfigName, c.EndpointConfigArn),
-			CreationTime:       epochOrZero(c.CreationTime),
-		}})
+	items := func(configs []kiln.EndpointConfig) []listItem {
+		items := make([]listItem, 0, len(configs))
+		for _, c := range configs {
+			items = append(items, listItem{name: c.EndpointConfigName, created: c.CreationTime, out: endpointConfigSummary{
+				EndpointConfigName: c.EndpointConfigName,
+				EndpointConfigArn:  sm.arn("endpoint-config", c.EndpointConfigName, c.EndpointConfigArn),
+				CreationTime:       epochOrZero(c.CreationTime),
+			}})
+		}
+		return items
 	}
-	out, next, err := page(items, in.filter(), []string{"CreationTime", "Name"})
+	var out []any
+	var next string
+	if l := listerOf(sm.Service); q.byNames() {
+		out, next, err = pageNames(ctx, l, kiln.KindEndpointConfigs, q, func(names []string) ([]listItem, error) {
+			configs, err := l.EndpointConfigsNamed(ctx, names)
+			return items(configs), err
+		})
+	} else {
+		var configs []kiln.EndpointConfig
+		if configs, err = sm.Service.ListEndpointConfigs(ctx); err == nil {
+			out, next, err = page(items(configs), q)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -272,22 +385,37 @@ func listEndpoints(sm *SageMaker, ctx context.Context, body []byte) (any, error)
 	if err := decodeAWSJSON(body, &in); err != nil {
 		return nil, err
 	}
-	eps, err := sm.Service.ListEndpoints(ctx)
+	q, err := in.parse([]string{"CreationTime", "Name", "Status"})
 	if err != nil {
 		return nil, err
 	}
-	items := make([]listItem, 0, len(eps))
-	for _, ep := range eps {
-		items = append(items, listItem{name: ep.EndpointName, created: ep.CreationTime, updated: ep.LastModifiedTime, status: ep.EndpointStatus,
-			out: endpointSummary{
-				EndpointName:     ep.EndpointName,
-				EndpointArn:      sm.arn("endpoint", ep.EndpointName, ep.EndpointArn),
-				CreationTime:     epochOrZero(ep.CreationTime),
-				LastModifiedTime: epochOrZero(ep.LastModifiedTime),
-				EndpointStatus:   ep.EndpointStatus,
-			}})
+	items := func(eps []kiln.Endpoint) []listItem {
+		items := make([]listItem, 0, len(eps))
+		for _, ep := range eps {
+			items = append(items, listItem{name: ep.EndpointName, created: ep.CreationTime, updated: ep.LastModifiedTime, status: ep.EndpointStatus,
+				out: endpointSummary{
+					EndpointName:     ep.EndpointName,
+					EndpointArn:      sm.arn("endpoint", ep.EndpointName, ep.EndpointArn),
+					CreationTime:     epochOrZero(ep.CreationTime),
+					LastModifiedTime: epochOrZero(ep.LastModifiedTime),
+					EndpointStatus:   ep.EndpointStatus,
+				}})
+		}
+		return items
 	}
-	out, next, err := page(items, in, []string{"CreationTime", "Name", "Status"})
+	var out []any
+	var next string
+	if l := listerOf(sm.Service); q.byNames() {
+		out, next, err = pageNames(ctx, l, kiln.KindEndpoints, q, func(names []string) ([]listItem, error) {
+			eps, err := l.EndpointsNamed(ctx, names)
+			return items(eps), err
+		})
+	} else {
+		var eps []kiln.Endpoint
+		if eps, err = sm.Service.ListEndpoints(ctx); err == nil {
+			out, next, err = page(items(eps), q)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

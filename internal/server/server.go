@@ -158,7 +158,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "kiln.db"), nil)
+	st, err := store.Open(filepath.Join(cfg.DataDir, "kiln.db"), &store.Options{Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}

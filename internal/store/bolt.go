@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,12 +21,18 @@ var (
 	// ErrCorrupt: the data file is damaged (truncated, overwritten) or is not
 	// a Kiln store.
 	ErrCorrupt = errors.New("data file is corrupt")
+	// ErrCorruptRecord: one record's checksum does not match its bytes: it
+	// was damaged on disk. The error names the record's key. The rest of
+	// the store is usable, and Delete with Any removes the record.
+	ErrCorruptRecord = errors.New("record is corrupt")
 )
 
 const (
 	defaultLockTimeout = time.Second
 	defaultHistory     = 10000
-	formatVersion      = 1
+	// formatVersion 2 added a CRC-32C to every record and event; Open
+	// migrates a version 1 file in place.
+	formatVersion = 2
 )
 
 // The layout of the bbolt file. Integers are big-endian so that the log's
@@ -39,10 +44,12 @@ var (
 	formatKey    = []byte("format")
 	revisionKey  = []byte("revision")
 	compactedKey = []byte("compacted")
-	// kvBucket maps each key to createRevision(8) modRevision(8) value.
+	// kvBucket maps each key to createRevision(8) modRevision(8) crc(4)
+	// value, where crc is the CRC-32C of key, the two revisions and value.
 	kvBucket = []byte("kv")
 	// logBucket maps revision(8) to the event made at that revision:
-	// type(1) createRevision(8) uvarint(len(key)) key value.
+	// crc(4) type(1) createRevision(8) uvarint(len(key)) key value, where
+	// crc is the CRC-32C of the revision and every byte after the crc.
 	logBucket = []byte("log")
 )
 
@@ -93,12 +100,17 @@ var _ Store = (*Bolt)(nil)
 
 // Open opens the store in the bbolt file at path, creating it if needed.
 //
+// A new file is created whole (see create), so an existing file that is
+// empty, or a bbolt file without Kiln's buckets, is refused with ErrCorrupt.
 // An existing file is verified first: its meta pages, its size against what
 // they claim, every page bbolt can reach and every record of the store, so a
 // truncated or damaged file is reported as ErrCorrupt rather than trusted.
-// The cost is one read of the file. (bbolt keeps no checksums of its data
-// pages, so damage that leaves a value well-formed goes unnoticed.) If another process has the file open,
-// Open fails with ErrLocked after Options.LockTimeout.
+// The cost is one read of the file. A record whose checksum does not match
+// does not stop the store from opening: it is logged, Get refuses it with
+// ErrCorruptRecord, List leaves it out, and Delete with Any removes it. A
+// file of format 1 (before checksums) is migrated in one transaction. If
+// another process has the file open, Open fails with ErrLocked after
+// Options.LockTimeout.
 func Open(path string, opts *Options) (*Bolt, error) {
 	var o Options
 	if opts != nil {
@@ -118,32 +130,38 @@ func Open(path string, opts *Options) (*Bolt, error) {
 	}
 
 	fi, err := os.Stat(path)
-	created := errors.Is(err, fs.ErrNotExist)
 	switch {
-	case created:
+	case errors.Is(err, fs.ErrNotExist):
+		if err := create(path, o.LockTimeout); err != nil {
+			return nil, fmt.Errorf("open store: create %s: %w", path, err)
+		}
 	case err != nil:
 		return nil, fmt.Errorf("open store: %w", err)
-	case fi.Size() > 0:
-		if err := verifyFile(path, o.LockTimeout); err != nil {
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
+	case fi.Size() == 0:
+		// Kiln creates its file whole, so an empty one is not a new store
+		// but a lost one (a failed copy, a full disk): starting afresh would
+		// hide that every record is gone.
+		return nil, fmt.Errorf("open store %s: %w: the file is empty (0 bytes), not a Kiln store; "+
+			"if this data dir is meant to be new, remove the file", path, ErrCorrupt)
+	}
+	damaged, err := verifyFile(path, o.LockTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	for _, d := range damaged {
+		o.Logger.Error("store: a damaged record will be refused when read; inspect or delete it with `kiln store`",
+			"path", path, "err", d)
 	}
 
 	db, err := openBolt(path, o.LockTimeout, false)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := initialize(db); err != nil {
+	if migrated, err := migrate(db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	if created {
-		// The new file's directory entry must be durable too, or a crash
-		// could lose the whole file along with every acknowledged write.
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
+		return nil, fmt.Errorf("open store %s: migrate to format %d: %w", path, formatVersion, err)
+	} else if migrated {
+		o.Logger.Info("store: added a checksum to every record", "path", path, "format", formatVersion)
 	}
 	return &Bolt{
 		db:      db,
@@ -175,6 +193,9 @@ func (b *Bolt) Get(ctx context.Context, key string) (KV, error) {
 		}
 		return err
 	})
+	if errors.Is(err, ErrCorruptRecord) {
+		b.log.Error("store: refusing to read a damaged record; inspect or delete it with `kiln store`", "key", key, "err", err)
+	}
 	if err != nil {
 		return KV{}, fmt.Errorf("store: get %q: %w", key, err)
 	}
@@ -195,7 +216,11 @@ func (b *Bolt) List(ctx context.Context, prefix string) ([]KV, int64, error) {
 		for k, v := c.Seek(p); k != nil && hasPrefix(k, p); k, v = c.Next() {
 			kv, err := decodeKV(k, v)
 			if err != nil {
-				return err
+				// One damaged record must not hide the others, nor be
+				// served: it is left out, and reported.
+				b.log.Error("store: leaving a damaged record out of a list; inspect or delete it with `kiln store`",
+					"key", string(k), "err", err)
+				continue
 			}
 			kvs = append(kvs, kv)
 		}
@@ -205,6 +230,89 @@ func (b *Bolt) List(ctx context.Context, prefix string) ([]KV, int64, error) {
 		return nil, 0, fmt.Errorf("store: list %q: %w", prefix, err)
 	}
 	return kvs, rev, nil
+}
+
+// Keys implements Store. It reads no value, so it costs the same whatever
+// the size of the records.
+func (b *Bolt) Keys(ctx context.Context, prefix string) ([]KV, int64, error) {
+	var kvs []KV
+	var rev int64
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		if rev, err = getInt(tx.Bucket(metaBucket), revisionKey); err != nil {
+			return err
+		}
+		c := tx.Bucket(kvBucket).Cursor()
+		p := []byte(prefix)
+		for k, v := c.Seek(p); k != nil && hasPrefix(k, p); k, v = c.Next() {
+			kv, ok := readRevisions(k, v)
+			if !ok {
+				b.log.Error("store: leaving a damaged record out of a list; inspect or delete it with `kiln store`",
+					"key", string(k), "err", fmt.Sprintf("%d bytes, shorter than its revisions", len(v)))
+				continue
+			}
+			kvs = append(kvs, kv)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: keys %q: %w", prefix, err)
+	}
+	return kvs, rev, nil
+}
+
+// Record is a key as it is on disk, damaged or not: what an operator
+// inspects with `kiln store`.
+type Record struct {
+	// KV holds what could be read: for a damaged record, the revisions and
+	// the value may be wrong.
+	KV
+	// Err wraps ErrCorruptRecord if the record's checksum does not match;
+	// nil for a sound record.
+	Err error
+}
+
+// Inspect returns the record at key as it is on disk, damaged or not, or
+// an error wrapping ErrNotFound.
+func (b *Bolt) Inspect(ctx context.Context, key string) (Record, error) {
+	var r Record
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		kv, ok, err := getKV(tx.Bucket(kvBucket), key)
+		if !ok {
+			return ErrNotFound
+		}
+		r = Record{KV: kv, Err: err}
+		return nil
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("store: inspect %q: %w", key, err)
+	}
+	return r, nil
+}
+
+// Scan calls fn with every record whose key starts with prefix, in key
+// order, damaged ones included, inside one read transaction. It is for
+// offline inspection; Kiln itself reads with Get, List and Watch, which
+// never return a damaged record.
+func (b *Bolt) Scan(ctx context.Context, prefix string, fn func(Record) error) error {
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(kvBucket).Cursor()
+		p := []byte(prefix)
+		for k, v := c.Seek(p); k != nil && hasPrefix(k, p); k, v = c.Next() {
+			kv, err := rawKV(k, v)
+			if err := fn(Record{KV: kv, Err: err}); err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: scan %q: %w", prefix, err)
+	}
+	return nil
 }
 
 // Revision implements Store.
@@ -233,6 +341,12 @@ func (b *Bolt) Put(ctx context.Context, key string, value []byte, ifRevision int
 		kvs := tx.Bucket(kvBucket)
 		cur, ok, err := getKV(kvs, key)
 		switch {
+		case err != nil && ifRevision == Any:
+			// A damaged record is overwritten as if it were new: its
+			// revisions cannot be trusted.
+			ok = false
+		case ok && ifRevision == 0 && err != nil:
+			return Event{}, fmt.Errorf("key exists: %w", ErrConflict)
 		case err != nil:
 			return Event{}, err
 		case ifRevision == 0 && ok:
@@ -269,10 +383,13 @@ func (b *Bolt) Delete(ctx context.Context, key string, ifRevision int64) (int64,
 		kvs := tx.Bucket(kvBucket)
 		cur, ok, err := getKV(kvs, key)
 		switch {
-		case err != nil:
-			return Event{}, err
 		case !ok:
 			return Event{}, ErrNotFound
+		case err != nil && ifRevision != Any:
+			return Event{}, err
+		case err != nil:
+			// Any removes a damaged record too: that is how an operator
+			// gets rid of one.
 		case ifRevision > 0 && cur.ModRevision != ifRevision:
 			return Event{}, fmt.Errorf("key is at revision %d, want %d: %w", cur.ModRevision, ifRevision, ErrConflict)
 		}
@@ -349,7 +466,7 @@ func (b *Bolt) write(ctx context.Context, fn func(tx *bolt.Tx, rev int64) (Event
 			return err
 		}
 		log := tx.Bucket(logBucket)
-		if err := log.Put(encodeInt(rev), encodeEvent(ev)); err != nil {
+		if err := log.Put(encodeInt(rev), encodeEvent(rev, ev)); err != nil {
 			return err
 		}
 		if err := meta.Put(revisionKey, encodeInt(rev)); err != nil {
@@ -413,15 +530,6 @@ func hasPrefix(k, prefix []byte) bool {
 	return len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix)
 }
 
-func getKV(kvs *bolt.Bucket, key string) (KV, bool, error) {
-	v := kvs.Get([]byte(key))
-	if v == nil {
-		return KV{}, false, nil
-	}
-	kv, err := decodeKV([]byte(key), v)
-	return kv, err == nil, err
-}
-
 func encodeInt(n int64) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(n))
 }
@@ -434,66 +542,4 @@ func getInt(b *bolt.Bucket, key []byte) (int64, error) {
 		return 0, fmt.Errorf("%w: meta %s is %d bytes, want 8", ErrCorrupt, key, len(v))
 	}
 	return int64(binary.BigEndian.Uint64(v)), nil
-}
-
-func encodeKV(kv KV) []byte {
-	buf := make([]byte, 16, 16+len(kv.Value))
-	binary.BigEndian.PutUint64(buf, uint64(kv.CreateRevision))
-	binary.BigEndian.PutUint64(buf[8:], uint64(kv.ModRevision))
-	return append(buf, kv.Value...)
-}
-
-// decodeKV copies: bbolt's slices are valid only inside the transaction.
-func decodeKV(k, v []byte) (KV, error) {
-	if len(v) < 16 {
-		return KV{}, fmt.Errorf("%w: record %q is %d bytes", ErrCorrupt, k, len(v))
-	}
-	return KV{
-		Key:            string(k),
-		Value:          append([]byte{}, v[16:]...),
-		CreateRevision: int64(binary.BigEndian.Uint64(v)),
-		ModRevision:    int64(binary.BigEndian.Uint64(v[8:])),
-	}, nil
-}
-
-func encodeEvent(ev Event) []byte {
-	buf := make([]byte, 0, 1+8+binary.MaxVarintLen64+len(ev.KV.Key)+len(ev.KV.Value))
-	buf = append(buf, byte(ev.Type))
-	buf = binary.BigEndian.AppendUint64(buf, uint64(ev.KV.CreateRevision))
-	buf = binary.AppendUvarint(buf, uint64(len(ev.KV.Key)))
-	buf = append(buf, ev.KV.Key...)
-	return append(buf, ev.KV.Value...)
-}
-
-// splitEvent returns the key and the value of an encoded event without
-// copying them.
-func splitEvent(v []byte) (key, value []byte, err error) {
-	if len(v) < 9 {
-		return nil, nil, fmt.Errorf("%w: event is %d bytes", ErrCorrupt, len(v))
-	}
-	n, w := binary.Uvarint(v[9:])
-	if w <= 0 || n > uint64(len(v)-9-w) {
-		return nil, nil, fmt.Errorf("%w: event has a bad key length", ErrCorrupt)
-	}
-	start := 9 + w
-	end := start + int(n)
-	return v[start:end], v[end:], nil
-}
-
-// decodeEvent copies: bbolt's slices are valid only inside the transaction.
-func decodeEvent(rev int64, v []byte) (Event, error) {
-	key, value, err := splitEvent(v)
-	if err != nil {
-		return Event{}, err
-	}
-	ev := Event{Type: EventType(v[0]), KV: KV{Key: string(key), ModRevision: rev}}
-	switch ev.Type {
-	case Put:
-		ev.KV.CreateRevision = int64(binary.BigEndian.Uint64(v[1:]))
-		ev.KV.Value = append([]byte{}, value...)
-	case Delete:
-	default:
-		return Event{}, fmt.Errorf("%w: event at revision %d has type %d", ErrCorrupt, rev, v[0])
-	}
-	return ev, nil
 }

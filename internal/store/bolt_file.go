@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"time"
 
@@ -158,15 +160,16 @@ func checkFreelist(f io.ReaderAt, m boltMeta) error {
 }
 
 // verifyFile checks the existing, non-empty bbolt file at path through a
-// read-only handle.
-func verifyFile(path string, lockTimeout time.Duration) (err error) {
+// read-only handle. It returns the records and events found damaged, which
+// do not stop the store from opening: each is refused when read.
+func verifyFile(path string, lockTimeout time.Duration) (damaged []string, err error) {
 	db, err := openBolt(path, lockTimeout, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer db.Close()
 	if err := checkMeta(path); err != nil {
-		return err
+		return nil, err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -175,15 +178,17 @@ func verifyFile(path string, lockTimeout time.Duration) (err error) {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
 		}
 	}()
-	return db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(metaBucket) != nil {
-			return verify(tx)
+	err = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(metaBucket) == nil {
+			// Kiln creates its file whole (see create), so a bbolt file
+			// without Kiln's buckets was made by something else.
+			return fmt.Errorf("%w: a bbolt file, but not a Kiln store (no %q bucket with its format marker)", ErrCorrupt, metaBucket)
 		}
-		if k, _ := tx.Cursor().First(); k != nil {
-			return fmt.Errorf("%w: a bbolt file, but not a Kiln store", ErrCorrupt)
-		}
-		return nil // an empty bbolt file, initialized once open
+		var err error
+		damaged, err = verify(tx)
+		return err
 	})
+	return damaged, err
 }
 
 // openBolt opens the bbolt file. A panic inside bbolt is recovered as
@@ -209,15 +214,49 @@ func openBolt(path string, lockTimeout time.Duration, readOnly bool) (db *bolt.D
 	return db, nil
 }
 
-// initialize creates the store's buckets if the file has none yet.
-func initialize(db *bolt.DB) error {
-	var ok bool
-	if err := db.View(func(tx *bolt.Tx) error {
-		ok = tx.Bucket(metaBucket) != nil
-		return nil
-	}); err != nil || ok {
+// create makes a new store at path, whole or not at all: the file is
+// written and fsync'd under a temporary name, with its buckets and format
+// marker, and then linked to path, which fails if another process has
+// created path meanwhile (that file is then opened instead). So a file at
+// path is always a complete store, and an empty or bucketless one is
+// refused rather than taken for a new store.
+func create(path string, lockTimeout time.Duration) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".new-*")
+	if err != nil {
 		return err
 	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
+	db, err := openBolt(tmp, lockTimeout, false)
+	if err != nil {
+		return err
+	}
+	if err := initialize(db); err != nil {
+		db.Close()
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		// A file system without hard links: rename, which would replace a
+		// file created meanwhile, so only if there is none.
+		if _, serr := os.Stat(path); !errors.Is(serr, fs.ErrNotExist) {
+			return err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return err
+		}
+	}
+	// The new file's directory entry must be durable too, or a crash
+	// could lose the whole file along with every acknowledged write.
+	return syncDir(dir)
+}
+
+// initialize creates the store's buckets in a new bbolt file.
+func initialize(db *bolt.DB) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucket(metaBucket)
 		if err != nil {
@@ -240,34 +279,45 @@ func initialize(db *bolt.DB) error {
 // verify reads every record of the store, checking the invariants writes
 // keep, then has bbolt check every page. The records are read first, in the
 // goroutine where a fault on a damaged page is recovered; bbolt's check runs
-// in a goroutine of its own, and so only over pages already read.
-func verify(tx *bolt.Tx) error {
+// in a goroutine of its own, and so only over pages already read. A record
+// or event whose checksum does not match is returned, not an error: it is
+// one damaged record, which reads refuse, and `kiln store` deletes.
+func verify(tx *bolt.Tx) (damaged []string, err error) {
 	meta, kvs, log := tx.Bucket(metaBucket), tx.Bucket(kvBucket), tx.Bucket(logBucket)
 	if kvs == nil || log == nil {
-		return fmt.Errorf("%w: missing buckets", ErrCorrupt)
+		return nil, fmt.Errorf("%w: missing buckets", ErrCorrupt)
 	}
 	format, err := getInt(meta, formatKey)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if format != formatVersion {
-		return fmt.Errorf("store format %d, want %d", format, formatVersion)
+	if format != 1 && format != formatVersion {
+		return nil, fmt.Errorf("%w: store format %d, want 1 or %d", ErrCorrupt, format, formatVersion)
 	}
 	rev, err := getInt(meta, revisionKey)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	compacted, err := getInt(meta, compactedKey)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if rev < 0 || compacted < 0 || compacted > rev {
-		return fmt.Errorf("%w: revision %d, compacted %d", ErrCorrupt, rev, compacted)
+		return nil, fmt.Errorf("%w: revision %d, compacted %d", ErrCorrupt, rev, compacted)
 	}
 	err = kvs.ForEach(func(k, v []byte) error {
-		kv, err := decodeKV(k, v)
-		if err != nil {
-			return err
+		var kv KV
+		if format == 1 {
+			var ok bool
+			if kv, ok = readRevisions(k, v); !ok {
+				return fmt.Errorf("%w: record %q is %d bytes", ErrCorrupt, k, len(v))
+			}
+		} else {
+			var err error
+			if kv, err = decodeKV(k, v); err != nil {
+				damaged = append(damaged, err.Error())
+				return nil
+			}
 		}
 		if kv.CreateRevision < 1 || kv.CreateRevision > kv.ModRevision || kv.ModRevision > rev {
 			return fmt.Errorf("%w: key %q has revisions %d/%d, store revision %d",
@@ -276,7 +326,7 @@ func verify(tx *bolt.Tx) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	err = log.ForEach(func(k, v []byte) error {
 		if len(k) != 8 {
@@ -286,11 +336,19 @@ func verify(tx *bolt.Tx) error {
 		if r <= compacted || r > rev {
 			return fmt.Errorf("%w: log has revision %d outside (%d, %d]", ErrCorrupt, r, compacted, rev)
 		}
+		if format == 1 {
+			_, _, err := splitEventBody(v)
+			return err
+		}
 		_, err := decodeEvent(r, v)
+		if errors.Is(err, ErrCorruptRecord) {
+			damaged = append(damaged, err.Error())
+			return nil
+		}
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The checker stops only once its channel is drained, and it must stop
 	// before the transaction ends.
@@ -300,5 +358,80 @@ func verify(tx *bolt.Tx) error {
 			first = fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 	}
-	return first
+	return damaged, first
+}
+
+// migrate brings a store of format 1 (no checksums) to the current format
+// in one transaction: every record and every event gets its checksum, and
+// the format marker changes last, so a crash midway leaves the file as it
+// was. It returns whether it changed anything.
+func migrate(db *bolt.DB) (bool, error) {
+	var format int64
+	err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		format, err = getInt(tx.Bucket(metaBucket), formatKey)
+		return err
+	})
+	if err != nil || format == formatVersion {
+		return false, err
+	}
+	var done bool
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(metaBucket)
+		format, err := getInt(meta, formatKey)
+		if err != nil || format == formatVersion {
+			return err
+		}
+		err = rewrite(tx.Bucket(kvBucket), func(k, v []byte) []byte {
+			kv, _ := readRevisions(k, v) // verify checked the length
+			kv.Value = v[16:]
+			return encodeKV(kv)
+		})
+		if err != nil {
+			return err
+		}
+		err = rewrite(tx.Bucket(logBucket), func(k, v []byte) []byte {
+			buf := make([]byte, 4, 4+len(v))
+			buf = append(buf, v...)
+			binary.BigEndian.PutUint32(buf, eventSum(int64(be64(k)), v))
+			return buf
+		})
+		if err != nil {
+			return err
+		}
+		done = true
+		return meta.Put(formatKey, encodeInt(formatVersion))
+	})
+	return done, err
+}
+
+// rewrite replaces every value of b with conv of it, a batch at a time: a
+// bucket must not change under the cursor that iterates it, and one batch
+// bounds the copies held in memory.
+func rewrite(b *bolt.Bucket, conv func(k, v []byte) []byte) error {
+	const batch = 256
+	var after []byte
+	for {
+		var keys, vals [][]byte
+		c := b.Cursor()
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); k != nil && string(k) == string(after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(keys) < batch; k, v = c.Next() {
+			keys = append(keys, append([]byte{}, k...))
+			vals = append(vals, conv(k, v))
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		for i := range keys {
+			if err := b.Put(keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		after = keys[len(keys)-1]
+	}
 }

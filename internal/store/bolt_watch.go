@@ -72,6 +72,12 @@ func (b *Bolt) watch(ctx context.Context, prefix string, next int64, ch chan<- E
 		changed := b.changed()
 		evs, after, caughtUp, err := b.readLog(prefix, next)
 		if err != nil {
+			// The events before a damaged one are delivered; the damaged
+			// one never is, and the watcher stops there, so that its
+			// reader lists again rather than miss a change.
+			if !b.send(ctx, ch, evs) {
+				return
+			}
 			switch {
 			case errors.Is(err, ErrClosed):
 			case errors.Is(err, ErrCompacted):
@@ -82,14 +88,8 @@ func (b *Bolt) watch(ctx context.Context, prefix string, next int64, ch chan<- E
 			}
 			return
 		}
-		for _, ev := range evs {
-			select {
-			case ch <- ev:
-			case <-ctx.Done():
-				return
-			case <-b.done:
-				return
-			}
+		if !b.send(ctx, ch, evs) {
+			return
 		}
 		next = after
 		if caughtUp {
@@ -102,6 +102,20 @@ func (b *Bolt) watch(ctx context.Context, prefix string, next int64, ch chan<- E
 			}
 		}
 	}
+}
+
+// send delivers evs, reporting false if the watch ended first.
+func (b *Bolt) send(ctx context.Context, ch chan<- Event, evs []Event) bool {
+	for _, ev := range evs {
+		select {
+		case ch <- ev:
+		case <-ctx.Done():
+			return false
+		case <-b.done:
+			return false
+		}
+	}
+	return true
 }
 
 // readLog returns the next batch of events on keys with prefix, from
@@ -133,7 +147,7 @@ func (b *Bolt) readLog(prefix string, next int64) (evs []Event, after int64, cau
 			if hasPrefix(key, p) {
 				ev, err := decodeEvent(rev, v)
 				if err != nil {
-					return err
+					return err // evs so far are still returned
 				}
 				evs = append(evs, ev)
 				size += len(ev.KV.Value)

@@ -71,13 +71,23 @@ type Event struct {
 // Every method is safe for concurrent use. Returned values are the caller's
 // to keep and modify.
 type Store interface {
-	// Get returns the key, or an error wrapping ErrNotFound.
+	// Get returns the key, or an error wrapping ErrNotFound, or one wrapping
+	// ErrCorruptRecord, naming the key, if the record was damaged on disk.
 	Get(ctx context.Context, key string) (KV, error)
 
 	// List returns every key starting with prefix, sorted by key, and the
 	// store's revision at which that list was read. An empty prefix lists all
 	// keys. Watching from the returned revision+1 sees every later change.
+	//
+	// A record damaged on disk (ErrCorruptRecord) is left out of the list
+	// rather than failing it, and reported to the store's logger.
 	List(ctx context.Context, prefix string) ([]KV, int64, error)
+
+	// Keys is List without the values: every key starting with prefix with
+	// its revisions, sorted by key, and the store's revision. It reads no
+	// value, so a caller that needs a few records of many (a page) lists the
+	// keys and then gets those records.
+	Keys(ctx context.Context, prefix string) ([]KV, int64, error)
 
 	// Put writes the key if its ModRevision is ifRevision and returns the new
 	// revision. ifRevision 0 means the key must not exist; Any writes

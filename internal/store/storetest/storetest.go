@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevisionsIncrease", testRevisionsIncrease},
 		{"ValuesAreCopies", testValuesAreCopies},
 		{"List", testList},
+		{"Keys", testKeys},
 		{"LargeValue", testLargeValue},
 		{"CanceledContext", testCanceledContext},
 		{"Closed", testClosed},
@@ -362,6 +363,51 @@ func testList(t *testing.T, s store.Store) {
 				t.Errorf("List(%q) (-want +got):\n%s", tt.prefix, diff)
 			}
 		})
+	}
+}
+
+// testKeys: Keys is List without the values, with the same keys and
+// revisions, and follows later writes.
+func testKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, k := range []string{"m/b", "m/a", "n/a", "m/c"} {
+		put(t, s, k, strings.Repeat("v", 1000), 0)
+	}
+	put(t, s, "m/a", "changed", store.Any)
+	if _, err := s.Delete(ctx, "m/c", store.Any); err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"", "m/", "n/", "o/"} {
+		list, listRev, err := s.List(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, keysRev, err := s.Keys(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keysRev != listRev {
+			t.Errorf("Keys(%q) revision = %d, List's = %d", prefix, keysRev, listRev)
+		}
+		for i := range list {
+			list[i].Value = nil
+		}
+		if diff := cmp.Diff(list, keys, cmpOpts); diff != "" {
+			t.Errorf("Keys(%q) differs from List without values (-list +keys):\n%s", prefix, diff)
+		}
+		for _, kv := range keys {
+			if kv.Value != nil {
+				t.Errorf("Keys(%q): %s has a value", prefix, kv.Key)
+			}
+		}
+	}
+	keys, _, err := s.Keys(ctx, "m/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(keys); got != 2 || keys[0].Key != "m/a" || keys[1].Key != "m/b" ||
+		keys[0].CreateRevision >= keys[0].ModRevision {
+		t.Errorf("Keys(m/) = %+v, want m/a (modified after creation), m/b", keys)
 	}
 }
 
