@@ -160,7 +160,7 @@ func (s *service) appendAlarmHistory(ctx context.Context, item kiln.AlarmHistory
 // checkRuleCycle refuses a composite alarm whose rule would lead, through
 // other composite alarms, back to itself.
 func (s *service) checkRuleCycle(ctx context.Context, a *kiln.Alarm) error {
-	alarms, err := s.ListAlarms(ctx)
+	alarms, err := s.storedAlarms(ctx)
 	if err != nil {
 		return err
 	}

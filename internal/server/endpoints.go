@@ -86,7 +86,7 @@ func (s *service) UpdateEndpoint(ctx context.Context, in kiln.UpdateEndpointInpu
 	if err != nil {
 		return nil, err
 	}
-	alarms, err := s.ListAlarms(ctx)
+	alarms, err := s.storedAlarms(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -163,6 +163,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.svc = &service{
 		st: st, metrics: s.metrics, custom: s.custom, clk: s.clk, region: cfg.Region, account: cfg.Account,
+		log:       s.log,
 		instances: s.instancesOf,
 		logFiles:  s.fleet.LogFiles,
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -23,6 +24,7 @@ type service struct {
 	metrics         *metrics.Store
 	custom          *metrics.Custom // what clients publish with PutMetricData
 	clk             clock.Clock
+	log             *slog.Logger // if nil, nothing is logged
 	region, account string
 	// hooks into the running parts; set by the server.
 	instances func(endpoint string) []kiln.InstanceInfo

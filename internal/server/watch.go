@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -21,11 +20,10 @@ func (s *Server) loadEndpoints(ctx context.Context) (int64, error) {
 	}
 	eps := map[string]kiln.Endpoint{}
 	for _, kv := range kvs {
-		var ep kiln.Endpoint
-		if err := json.Unmarshal(kv.Value, &ep); err != nil {
-			return 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+		// One bad record is set aside (see tolerant.go); the others run.
+		if ep, ok := s.svc.readEndpoint(ctx, kv, true); ok {
+			eps[ep.EndpointName] = ep
 		}
-		eps[ep.EndpointName] = ep
 	}
 	s.mu.Lock()
 	s.endpoints = eps
@@ -60,13 +58,11 @@ func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
 			before := deploymentID(s.endpoints[name])
 			if ev.Type == store.Delete {
 				delete(s.endpoints, name)
-			} else {
-				var ep kiln.Endpoint
-				if err := json.Unmarshal(ev.KV.Value, &ep); err != nil {
-					s.mu.Unlock()
-					return fmt.Errorf("decode %s: %w", ev.KV.Key, err)
-				}
+			} else if ep, ok := s.svc.readEndpoint(ctx, ev.KV, true); ok {
 				s.endpoints[name] = ep
+			} else {
+				// An invalid record runs nothing: its instances stop.
+				delete(s.endpoints, name)
 			}
 			after := deploymentID(s.endpoints[name])
 			s.mu.Unlock()
@@ -94,15 +90,9 @@ func (s *Server) loadAlarms(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("load alarms: %w", err)
 	}
-	alarms := make([]kiln.Alarm, 0, len(kvs))
-	for _, kv := range kvs {
-		var a kiln.Alarm
-		if err := json.Unmarshal(kv.Value, &a); err != nil {
-			return 0, fmt.Errorf("decode %s: %w", kv.Key, err)
-		}
-		alarms = append(alarms, a)
-	}
-	s.alarms.Reload(alarms)
+	// A record that does not decode is skipped; an invalid alarm is set
+	// aside by the engine.
+	s.alarms.Reload(decodeEach[kiln.Alarm](s.log, kvs))
 	return rev, nil
 }
 
