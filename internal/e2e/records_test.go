@@ -120,3 +120,26 @@ func TestCrashingAlarmRefused(t *testing.T) {
 		t.Errorf("the refused alarm was stored: %v", err)
 	}
 }
+
+// The crashing alarm alone in the store: Kiln once died within a second of
+// every start. It now keeps serving, with the alarm set aside.
+func TestStoredCrashingAlarm(t *testing.T) {
+	dir := t.TempDir()
+	seedStore(t, dir, map[string]string{"alarms/crash": crashingAlarm})
+	p := startKiln(t, dir)
+	ctx := context.Background()
+	waitFor(t, 20*time.Second, "the crashing alarm marked", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("kiln exited:\n%s", tail(p.logs.String(), 4000))
+		default:
+		}
+		a, err := p.client.GetAlarm(ctx, "crash")
+		return err == nil && strings.Contains(a.StateReason, "EvaluationPeriods")
+	})
+	resp, err := http.Get(p.url + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz after the alarm was set aside: %v", err)
+	}
+	resp.Body.Close()
+}
