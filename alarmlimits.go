@@ -18,6 +18,10 @@ const (
 	MaxAlarmDescription     = 1024
 	MaxPrometheusURLLength  = 2048
 	MaxPrometheusQuery      = 10240
+
+	// MaxQueryPeriodSeconds bounds a metric query's Period, as CloudWatch's
+	// 32-bit Period member does.
+	MaxQueryPeriodSeconds = 1<<31 - 1
 )
 
 // MaxEvaluationPeriods returns the largest EvaluationPeriods CloudWatch

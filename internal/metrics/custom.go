@@ -149,7 +149,7 @@ func (c *Custom) Query(q Query) ([]Datapoint, error) {
 	}
 	now := c.clk.Now().Unix()
 	period := int64(q.Period / time.Second)
-	from, to := ceilSecond(q.Start), ceilSecond(q.End)
+	from, to := secondsRange(q.Start, q.End)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gc(now)
