@@ -21,6 +21,7 @@ type serveFlags struct {
 	credentialsFile                           string
 	invokeAuth                                bool
 	allow                                     []string
+	quotas                                    []string
 	startupTimeout, stopTimeout, instanceWait time.Duration
 }
 
@@ -36,6 +37,7 @@ func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
 	fl.DurationVar(&f.instanceWait, "instance-wait", gateway.DefaultInstanceWait, "how long an invocation waits for an instance of its endpoint to start (after a restart, say) before it gets a 503; 0 for no wait")
 	fl.StringVar(&f.credentialsFile, "credentials-file", os.Getenv("KILN_CREDENTIALS_FILE"), "access keys that may call Kiln, in the AWS CLI's credentials format (env KILN_CREDENTIALS_FILE); also KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY")
 	fl.BoolVar(&f.invokeAuth, "invoke-auth", false, "require authentication for invocations too (SigV4, or the bearer token)")
+	fl.StringArrayVar(&f.quotas, "quota", nil, "change a limit on what clients can store, KIND=N or KIND=unlimited (repeatable); KIND is one of "+strings.Join(server.QuotaKinds(), ", ")+" (defaults: 1000 models, 1000 endpoint-configs, 100 endpoints, 5000 alarms, 262144 record-bytes)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("KILN_LOG_LEVEL", "info"), "debug, info, warn or error")
 }
 
@@ -58,6 +60,12 @@ func (f *serveFlags) config(c *cli) (server.Config, error) {
 	if err != nil {
 		return server.Config{}, err
 	}
+	quotas := server.DefaultQuotas()
+	for _, q := range f.quotas {
+		if err := quotas.Set(q); err != nil {
+			return server.Config{}, err
+		}
+	}
 	return server.Config{
 		Credentials:     creds,
 		InvokeAuth:      f.invokeAuth,
@@ -69,6 +77,7 @@ func (f *serveFlags) config(c *cli) (server.Config, error) {
 		StartupTimeout:  f.startupTimeout,
 		StopTimeout:     f.stopTimeout,
 		InstanceWait:    wait,
+		Quotas:          &quotas,
 		Logger:          slog.New(slog.NewTextHandler(c.errOut, &slog.HandlerOptions{Level: lvl})),
 	}, nil
 }

@@ -56,6 +56,8 @@ type Config struct {
 	// InvokeAuth requires signed (SigV4) invocations too; otherwise
 	// invocations are open to whoever reaches the address.
 	InvokeAuth bool
+	// Quotas bound what clients can make Kiln store; if nil, DefaultQuotas.
+	Quotas *Quotas
 	// Clock defaults to the wall clock.
 	Clock clock.Clock
 	// Logger defaults to a discarding logger.
@@ -164,6 +166,7 @@ func New(cfg Config) (*Server, error) {
 	s.svc = &service{
 		st: st, metrics: s.metrics, custom: s.custom, clk: s.clk, region: cfg.Region, account: cfg.Account,
 		log:       s.log,
+		quotas:    quotasOrDefault(cfg.Quotas),
 		instances: s.instancesOf,
 		logFiles:  s.fleet.LogFiles,
 	}
