@@ -196,43 +196,89 @@ func (e *Engine) Reload(alarms []kiln.Alarm) {
 	entries := make(map[string]*entry, len(alarms))
 	list := make([]*entry, 0, len(alarms))
 	for i := range alarms {
-		def := alarms[i]
-		if def.AlarmName == "" {
-			e.log.Warn("alarm skipped: it has no name")
+		name := alarms[i].AlarmName
+		prev := entries[name]
+		if prev == nil {
+			prev = e.entries[name]
+		}
+		en := e.define(alarms[i], prev, now)
+		if en == nil {
 			continue
 		}
-		var fault *string
-		if err := def.Validate(); err != nil {
-			msg := "Kiln cannot evaluate this alarm: its definition is invalid: " + kiln.ErrorMessage(err)
-			fault = &msg
-		}
-		st := def.AlarmState
-		def.AlarmState = kiln.AlarmState{}
-		en := entries[def.AlarmName]
-		if en == nil {
-			en = e.entries[def.AlarmName]
-		}
-		if en == nil {
-			en = &entry{name: def.AlarmName, changed: true}
-			if st.StateValue == "" {
-				st = InitialState(now)
-			}
-			en.state.Store(&st)
-			en.def.Store(&def)
-			en.setFault(e.log, fault)
-		} else if old := en.def.Load(); !reflect.DeepEqual(old, &def) {
-			en.def.Store(&def)
-			en.setFault(e.log, fault)
-			en.mu.Lock()
-			en.changed, en.lastErr = true, ""
-			en.mu.Unlock()
-		}
-		if entries[def.AlarmName] == nil {
+		if entries[name] == nil {
 			list = append(list, en)
 		}
-		entries[def.AlarmName] = en
+		entries[name] = en
 	}
 	e.entries, e.list = entries, list
+}
+
+// define returns the entry of def: prev (the alarm's entry so far, or
+// nil) redefined if its definition changed, or a new entry. e.mu is held.
+func (e *Engine) define(def kiln.Alarm, prev *entry, now time.Time) *entry {
+	if def.AlarmName == "" {
+		e.log.Warn("alarm skipped: it has no name")
+		return nil
+	}
+	var fault *string
+	if err := def.Validate(); err != nil {
+		msg := "Kiln cannot evaluate this alarm: its definition is invalid: " + kiln.ErrorMessage(err)
+		fault = &msg
+	}
+	st := def.AlarmState
+	def.AlarmState = kiln.AlarmState{}
+	if prev == nil {
+		en := &entry{name: def.AlarmName, changed: true}
+		if st.StateValue == "" {
+			st = InitialState(now)
+		}
+		en.state.Store(&st)
+		en.def.Store(&def)
+		en.setFault(e.log, fault)
+		return en
+	}
+	if old := prev.def.Load(); !reflect.DeepEqual(old, &def) {
+		prev.def.Store(&def)
+		prev.setFault(e.log, fault)
+		prev.mu.Lock()
+		prev.changed, prev.lastErr = true, ""
+		prev.mu.Unlock()
+	}
+	return prev
+}
+
+// Put adds or redefines one alarm, as Reload does with the whole set: the
+// server calls it for each alarm written, so that a state change (which
+// writes the alarm's record) costs one alarm's work, not every alarm's.
+func (e *Engine) Put(def kiln.Alarm) {
+	now := e.clock.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	prev := e.entries[def.AlarmName]
+	en := e.define(def, prev, now)
+	if en == nil || prev != nil {
+		return
+	}
+	e.entries[def.AlarmName] = en
+	// list is replaced, never changed: tick reads it without the lock.
+	e.list = append(e.list[:len(e.list):len(e.list)], en)
+}
+
+// Remove forgets an alarm.
+func (e *Engine) Remove(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.entries[name] == nil {
+		return
+	}
+	delete(e.entries, name)
+	list := make([]*entry, 0, len(e.list))
+	for _, en := range e.list {
+		if en.name != name {
+			list = append(list, en)
+		}
+	}
+	e.list = list
 }
 
 // State returns an alarm's current state. It is cheap and safe for

@@ -108,3 +108,40 @@ func TestEvaluateOutOfLimits(t *testing.T) {
 		}
 	}
 }
+
+// Put and Remove change one alarm as Reload would: a redefined alarm keeps
+// its state and is evaluated on the next tick, a new one starts from its
+// stored state, a removed one is gone.
+func TestEnginePutRemove(t *testing.T) {
+	src := newMemSource(true)
+	h := startEngine(t, src, &memRepo{alarms: []kiln.Alarm{errorsAlarm("a")}}, nil)
+	if st, _ := h.engine.State("a"); st.StateValue != kiln.StateOK {
+		t.Fatalf("a: %s", st.StateValue)
+	}
+	b := errorsAlarm("b")
+	b.AlarmState = kiln.AlarmState{StateValue: kiln.StateAlarm, StateReason: "stored"}
+	h.engine.Put(b)
+	if st, ok := h.engine.State("b"); !ok || st.StateReason != "stored" {
+		t.Fatalf("b after Put: %+v %v", st, ok)
+	}
+	h.step()
+	if st, _ := h.engine.State("b"); st.StateValue != kiln.StateOK {
+		t.Errorf("b after a tick: %s, want OK", st.StateValue)
+	}
+	// A state-only write of a (what the engine's own saves look like) does
+	// not change its definition.
+	a := errorsAlarm("a")
+	a.AlarmState = kiln.AlarmState{StateValue: kiln.StateOK}
+	h.engine.Put(a)
+	a.Threshold = -1 // every point breaches now
+	h.engine.Put(a)
+	h.step()
+	if st, _ := h.engine.State("a"); st.StateValue != kiln.StateAlarm {
+		t.Errorf("a redefined: %s, want ALARM", st.StateValue)
+	}
+	h.engine.Remove("a")
+	if _, ok := h.engine.State("a"); ok {
+		t.Error("a still known after Remove")
+	}
+	h.step()
+}

@@ -102,10 +102,18 @@ func (s *Server) watchAlarms(ctx context.Context, rev int64) error {
 		if err == nil {
 			for ev := range ch {
 				rev = ev.KV.ModRevision + 1
-				// Alarm definitions change rarely; reloading all is simple
-				// and the engine keeps the state of unchanged ones.
-				if _, err := s.loadAlarms(ctx); err != nil {
-					return err
+				// One alarm at a time: every state change writes its
+				// alarm's record, and reloading every alarm on each made
+				// thousands of alarms cost a core.
+				name := strings.TrimPrefix(ev.KV.Key, alarmsPrefix)
+				if ev.Type == store.Delete {
+					s.alarms.Remove(name)
+					continue
+				}
+				if as := decodeEach[kiln.Alarm](s.log, []store.KV{ev.KV}); len(as) == 1 && as[0].AlarmName == name {
+					s.alarms.Put(as[0])
+				} else {
+					s.alarms.Remove(name)
 				}
 			}
 		}
