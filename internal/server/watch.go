@@ -54,14 +54,19 @@ func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
 		for ev := range ch {
 			rev = ev.KV.ModRevision + 1
 			name := strings.TrimPrefix(ev.KV.Key, endpointsPrefix)
+			var ep kiln.Endpoint
+			ok := false
+			if ev.Type != store.Delete {
+				// Outside the lock: marking an invalid record writes it.
+				ep, ok = s.svc.readEndpoint(ctx, ev.KV, true)
+			}
 			s.mu.Lock()
 			before := deploymentID(s.endpoints[name])
-			if ev.Type == store.Delete {
-				delete(s.endpoints, name)
-			} else if ep, ok := s.svc.readEndpoint(ctx, ev.KV, true); ok {
+			if ok {
 				s.endpoints[name] = ep
 			} else {
-				// An invalid record runs nothing: its instances stop.
+				// Deleted, or invalid: an invalid record runs nothing, and
+				// its instances stop.
 				delete(s.endpoints, name)
 			}
 			after := deploymentID(s.endpoints[name])
