@@ -54,6 +54,10 @@ func TestQuotas(t *testing.T) {
 	if !errors.As(err, &rle) || !strings.Contains(err.Error(), "--quota models=N") {
 		t.Fatalf("CreateModel beyond the quota: %v, want ResourceLimitExceeded naming the flag", err)
 	}
+	// A name that exists is a conflict, as below the limit.
+	if err := model("m2", nil); apiCode(err) != "ValidationException" || !strings.Contains(err.Error(), "already existing") {
+		t.Errorf("CreateModel of an existing name at the limit: %v", err)
+	}
 	// Through /v1: 403 and the code.
 	req, _ := http.NewRequest(http.MethodPost, p.url+"/v1/models", strings.NewReader(`{"ModelName":"m3","PrimaryContainer":{"Image":"true"}}`))
 	req.Header.Set("Content-Type", "application/json")

@@ -39,7 +39,7 @@ func (s *service) PutAlarm(ctx context.Context, a *kiln.Alarm) (*kiln.Alarm, err
 				StateUpdatedTimestamp: now, StateTransitionedTimestamp: now,
 			}
 			summary = fmt.Sprintf("Alarm %q created", a.AlarmName)
-			if err := s.checkCount(ctx, alarmsPrefix, s.quotas.Alarms, "alarms", "alarms"); err != nil {
+			if err := s.checkCount(ctx, alarmsPrefix, a.AlarmName, s.quotas.Alarms, "alarms", "alarms"); err != nil {
 				return nil, err
 			}
 		case err != nil:

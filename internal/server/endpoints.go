@@ -38,7 +38,7 @@ func (s *service) CreateEndpoint(ctx context.Context, in kiln.CreateEndpointInpu
 	if err := s.checkSize("endpoint", encodedSize(ep)); err != nil {
 		return nil, err
 	}
-	if err := s.checkCount(ctx, endpointsPrefix, s.quotas.Endpoints, "endpoints", "endpoints"); err != nil {
+	if err := s.checkCount(ctx, endpointsPrefix, ep.EndpointName, s.quotas.Endpoints, "endpoints", "endpoints"); err != nil {
 		return nil, err
 	}
 	if _, err := putJSON(ctx, s.st, endpointsPrefix+ep.EndpointName, ep, 0); errors.Is(err, store.ErrConflict) {

@@ -74,15 +74,21 @@ func (q *Quotas) Set(s string) error {
 }
 
 // checkCount refuses a new record under prefix when limit of them exist
-// already. Two creations racing may both pass: a quota is a bound on
-// growth, not an exact count.
-func (s *service) checkCount(ctx context.Context, prefix string, limit int, what, kind string) error {
+// already. A name that exists passes, so that its creation fails as a
+// conflict, as it would below the limit. Two creations racing may both
+// pass: a quota is a bound on growth, not an exact count.
+func (s *service) checkCount(ctx context.Context, prefix, name string, limit int, what, kind string) error {
 	if limit <= 0 {
 		return nil
 	}
 	kvs, _, err := s.st.List(ctx, prefix)
 	if err != nil {
 		return fmt.Errorf("count %s: %w", what, err)
+	}
+	for _, kv := range kvs {
+		if kv.Key == prefix+name {
+			return nil
+		}
 	}
 	if len(kvs) >= limit {
 		return kiln.Errorf(kiln.ELIMIT, "Kiln holds %d %s, its limit; delete some, or raise the limit with kiln serve --quota %s=N.", len(kvs), what, kind)

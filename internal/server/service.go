@@ -52,7 +52,7 @@ func (s *service) CreateModel(ctx context.Context, m *kiln.Model) (*kiln.Model, 
 	if err := s.checkSize("model", encodedSize(m)); err != nil {
 		return nil, err
 	}
-	if err := s.checkCount(ctx, modelsPrefix, s.quotas.Models, "models", "models"); err != nil {
+	if err := s.checkCount(ctx, modelsPrefix, m.ModelName, s.quotas.Models, "models", "models"); err != nil {
 		return nil, err
 	}
 	_, err := putJSON(ctx, s.st, modelsPrefix+m.ModelName, m, 0)
@@ -102,7 +102,7 @@ func (s *service) CreateEndpointConfig(ctx context.Context, c *kiln.EndpointConf
 	if err := s.checkSize("endpoint configuration", encodedSize(c)); err != nil {
 		return nil, err
 	}
-	if err := s.checkCount(ctx, configsPrefix, s.quotas.EndpointConfigs, "endpoint configurations", "endpoint-configs"); err != nil {
+	if err := s.checkCount(ctx, configsPrefix, c.EndpointConfigName, s.quotas.EndpointConfigs, "endpoint configurations", "endpoint-configs"); err != nil {
 		return nil, err
 	}
 	_, err := putJSON(ctx, s.st, configsPrefix+c.EndpointConfigName, c, 0)
