@@ -228,8 +228,8 @@ func (a *Alarm) Validate() error {
 	if a.AlarmName == "" || len(a.AlarmName) > MaxAlarmNameLength {
 		return Errorf(EINVALID, "AlarmName must be 1 to %d characters.", MaxAlarmNameLength)
 	}
-	if len(a.AlarmDescription) > 1024 {
-		return Errorf(EINVALID, "AlarmDescription must be at most 1024 characters.")
+	if len(a.AlarmDescription) > MaxAlarmDescription {
+		return Errorf(EINVALID, "AlarmDescription must be at most %d characters.", MaxAlarmDescription)
 	}
 	if a.AlarmRule != "" {
 		return a.validateComposite()
@@ -249,13 +249,8 @@ func (a *Alarm) Validate() error {
 			return Errorf(EINVALID, "Prometheus.URL and Prometheus.Query are both required.")
 		}
 	}
-	if len(a.Dimensions) > 30 {
-		return Errorf(EINVALID, "Dimensions has %d entries; at most 30 are allowed.", len(a.Dimensions))
-	}
-	for i, d := range a.Dimensions {
-		if d.Name == "" || d.Value == "" {
-			return Errorf(EINVALID, "Dimensions[%d] needs both Name and Value.", i)
-		}
+	if err := a.validateMetric(); err != nil {
+		return err
 	}
 	switch {
 	case a.Statistic != "" && a.ExtendedStatistic != "":
@@ -269,17 +264,8 @@ func (a *Alarm) Validate() error {
 			return Errorf(EINVALID, "ExtendedStatistic %q is not a percentile such as p99 or p99.9.", a.ExtendedStatistic)
 		}
 	}
-	if a.Period < 1 || a.Period > 86400 {
-		return Errorf(EINVALID, "Period must be a whole number of seconds from 1 to 86400, got %d.", a.Period)
-	}
-	if a.EvaluationPeriods < 1 {
-		return Errorf(EINVALID, "EvaluationPeriods must be at least 1, got %d.", a.EvaluationPeriods)
-	}
-	if a.Period*a.EvaluationPeriods > 7*86400 {
-		return Errorf(EINVALID, "Period times EvaluationPeriods must not exceed one week.")
-	}
-	if a.DatapointsToAlarm < 0 || a.DatapointsToAlarm > a.EvaluationPeriods {
-		return Errorf(EINVALID, "DatapointsToAlarm must be between 1 and EvaluationPeriods (%d), got %d.", a.EvaluationPeriods, a.DatapointsToAlarm)
+	if err := a.validatePeriods(); err != nil {
+		return err
 	}
 	if math.IsNaN(a.Threshold) || math.IsInf(a.Threshold, 0) {
 		return Errorf(EINVALID, "Threshold must be a finite number.")

@@ -216,8 +216,8 @@ func checkSize(field string, s *CapacitySize, minPct, maxPct int) error {
 	}
 	switch s.Type {
 	case InstanceCount:
-		if s.Value < 1 {
-			return Errorf(EINVALID, "%s.Value must be at least 1 instance, got %d.", field, s.Value)
+		if s.Value < 1 || s.Value > MaxInstancesPerVariant {
+			return Errorf(EINVALID, "%s.Value must be from 1 to %d instances, got %d.", field, MaxInstancesPerVariant, s.Value)
 		}
 	case CapacityPercent:
 		if s.Value < minPct || s.Value > maxPct {

@@ -8,10 +8,11 @@ import (
 // Error codes. The HTTP layers map them to statuses and protocol error shapes;
 // only EINTERNAL is logged, since the others are the caller's to fix.
 const (
-	EINVALID  = "invalid"   // the request is malformed or breaks a rule
-	ENOTFOUND = "not_found" // a named resource does not exist
-	ECONFLICT = "conflict"  // the resource exists already, or is busy
-	EINTERNAL = "internal"  // Kiln failed; not the caller's fault
+	EINVALID  = "invalid"        // the request is malformed or breaks a rule
+	ENOTFOUND = "not_found"      // a named resource does not exist
+	ECONFLICT = "conflict"       // the resource exists already, or is busy
+	ELIMIT    = "limit_exceeded" // a quota would be exceeded (see kiln serve --quota)
+	EINTERNAL = "internal"       // Kiln failed; not the caller's fault
 )
 
 // Error is an application error: a code for programs and a message for people.

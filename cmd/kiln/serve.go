@@ -24,6 +24,7 @@ type serveFlags struct {
 	insecureHTTP, openMetrics                 bool
 	allow                                     []string
 	allowedHosts                              []string
+	quotas                                    []string
 	startupTimeout, stopTimeout, instanceWait time.Duration
 	instanceUser                              string
 }
@@ -46,6 +47,7 @@ func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
 	fl.StringVar(&f.tlsKey, "tls-key", os.Getenv("KILN_TLS_KEY"), "the PEM private key of --tls-cert (env KILN_TLS_KEY)")
 	fl.BoolVar(&f.insecureHTTP, "insecure-http", false, "serve plain HTTP beyond loopback although credentials are set (behind a TLS-terminating proxy)")
 	fl.BoolVar(&f.openMetrics, "open-metrics", false, "serve /metrics without authentication even when credentials are set")
+	fl.StringArrayVar(&f.quotas, "quota", nil, "change a limit on what clients can store, KIND=N or KIND=unlimited (repeatable); KIND is one of "+strings.Join(server.QuotaKinds(), ", ")+" (defaults: 1000 models, 1000 endpoint-configs, 100 endpoints, 5000 alarms, 262144 record-bytes)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("KILN_LOG_LEVEL", "info"), "debug, info, warn or error")
 }
 
@@ -72,6 +74,12 @@ func (f *serveFlags) config(c *cli) (server.Config, error) {
 		return server.Config{}, err
 	}
 	instanceUser, _ := f.instanceUserName()
+	quotas := server.DefaultQuotas()
+	for _, q := range f.quotas {
+		if err := quotas.Set(q); err != nil {
+			return server.Config{}, err
+		}
+	}
 	return server.Config{
 		Credentials:     creds,
 		InvokeAuth:      f.invokeAuth,
@@ -89,6 +97,7 @@ func (f *serveFlags) config(c *cli) (server.Config, error) {
 		StartupTimeout:  f.startupTimeout,
 		StopTimeout:     f.stopTimeout,
 		InstanceWait:    wait,
+		Quotas:          &quotas,
 		Logger:          slog.New(slog.NewTextHandler(c.errOut, &slog.HandlerOptions{Level: lvl})),
 	}, nil
 }

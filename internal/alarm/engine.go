@@ -110,6 +110,10 @@ type entry struct {
 	def   atomic.Pointer[kiln.Alarm]      // the definition; its state fields are unused
 	state atomic.Pointer[kiln.AlarmState] // the current state
 	busy  atomic.Bool                     // a Prometheus evaluation is in flight
+	// fault, when set, is why the alarm is not evaluated: its definition is
+	// invalid, or evaluating it failed. It clears when the definition
+	// changes.
+	fault atomic.Pointer[string]
 
 	// mu guards the fields below, and orders state changes with their
 	// saves so that the Repo sees them in order.
@@ -181,7 +185,10 @@ func (e *Engine) Run(ctx context.Context) error {
 // state even when its definition changed (as in CloudWatch, updating an
 // alarm does not reset it), and is evaluated on the next tick. A new alarm
 // takes its stored state, or starts in INSUFFICIENT_DATA with the reason
-// "Unchecked: Initial alarm creation". Invalid definitions are skipped.
+// "Unchecked: Initial alarm creation". An invalid definition (a record
+// written by an older Kiln, or by hand) is not evaluated: the alarm goes to
+// INSUFFICIENT_DATA with a StateReason that says why, and the others carry
+// on.
 func (e *Engine) Reload(alarms []kiln.Alarm) {
 	now := e.clock.Now()
 	e.mu.Lock()
@@ -189,36 +196,89 @@ func (e *Engine) Reload(alarms []kiln.Alarm) {
 	entries := make(map[string]*entry, len(alarms))
 	list := make([]*entry, 0, len(alarms))
 	for i := range alarms {
-		def := alarms[i]
-		if err := def.Validate(); err != nil {
-			e.log.Warn("alarm skipped: invalid definition", "alarm", def.AlarmName, "error", err)
+		name := alarms[i].AlarmName
+		prev := entries[name]
+		if prev == nil {
+			prev = e.entries[name]
+		}
+		en := e.define(alarms[i], prev, now)
+		if en == nil {
 			continue
 		}
-		st := def.AlarmState
-		def.AlarmState = kiln.AlarmState{}
-		en := entries[def.AlarmName]
-		if en == nil {
-			en = e.entries[def.AlarmName]
-		}
-		if en == nil {
-			en = &entry{name: def.AlarmName, changed: true}
-			if st.StateValue == "" {
-				st = InitialState(now)
-			}
-			en.state.Store(&st)
-			en.def.Store(&def)
-		} else if old := en.def.Load(); !reflect.DeepEqual(old, &def) {
-			en.def.Store(&def)
-			en.mu.Lock()
-			en.changed, en.lastErr = true, ""
-			en.mu.Unlock()
-		}
-		if entries[def.AlarmName] == nil {
+		if entries[name] == nil {
 			list = append(list, en)
 		}
-		entries[def.AlarmName] = en
+		entries[name] = en
 	}
 	e.entries, e.list = entries, list
+}
+
+// define returns the entry of def: prev (the alarm's entry so far, or
+// nil) redefined if its definition changed, or a new entry. e.mu is held.
+func (e *Engine) define(def kiln.Alarm, prev *entry, now time.Time) *entry {
+	if def.AlarmName == "" {
+		e.log.Warn("alarm skipped: it has no name")
+		return nil
+	}
+	var fault *string
+	if err := def.Validate(); err != nil {
+		msg := "Kiln cannot evaluate this alarm: its definition is invalid: " + kiln.ErrorMessage(err)
+		fault = &msg
+	}
+	st := def.AlarmState
+	def.AlarmState = kiln.AlarmState{}
+	if prev == nil {
+		en := &entry{name: def.AlarmName, changed: true}
+		if st.StateValue == "" {
+			st = InitialState(now)
+		}
+		en.state.Store(&st)
+		en.def.Store(&def)
+		en.setFault(e.log, fault)
+		return en
+	}
+	if old := prev.def.Load(); !reflect.DeepEqual(old, &def) {
+		prev.def.Store(&def)
+		prev.setFault(e.log, fault)
+		prev.mu.Lock()
+		prev.changed, prev.lastErr = true, ""
+		prev.mu.Unlock()
+	}
+	return prev
+}
+
+// Put adds or redefines one alarm, as Reload does with the whole set: the
+// server calls it for each alarm written, so that a state change (which
+// writes the alarm's record) costs one alarm's work, not every alarm's.
+func (e *Engine) Put(def kiln.Alarm) {
+	now := e.clock.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	prev := e.entries[def.AlarmName]
+	en := e.define(def, prev, now)
+	if en == nil || prev != nil {
+		return
+	}
+	e.entries[def.AlarmName] = en
+	// list is replaced, never changed: tick reads it without the lock.
+	e.list = append(e.list[:len(e.list):len(e.list)], en)
+}
+
+// Remove forgets an alarm.
+func (e *Engine) Remove(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.entries[name] == nil {
+		return
+	}
+	delete(e.entries, name)
+	list := make([]*entry, 0, len(e.list))
+	for _, en := range e.list {
+		if en.name != name {
+			list = append(list, en)
+		}
+	}
+	e.list = list
 }
 
 // State returns an alarm's current state. It is cheap and safe for
@@ -264,6 +324,16 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string) (kiln.AlarmState,
 	if en == nil {
 		return kiln.AlarmState{}, kiln.Errorf(kiln.ENOTFOUND, "Alarm %s does not exist.", name)
 	}
+	if f := en.fault.Load(); f != nil {
+		e.markFault(ctx, en, *f, e.clock.Now())
+		return *en.state.Load(), kiln.Errorf(kiln.EINVALID, "%s", *f)
+	}
+	var err error
+	e.guard(ctx, en, func() { err = e.evaluateNow(ctx, en) })
+	return *en.state.Load(), err
+}
+
+func (e *Engine) evaluateNow(ctx context.Context, en *entry) error {
 	now := e.clock.Now()
 	a := en.def.Load()
 	switch {
@@ -274,15 +344,11 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string) (kiln.AlarmState,
 			e.judge(ctx, en, a, now)
 		}
 	case a.Prometheus != nil:
-		if err := e.evaluate(ctx, en, a, e.prometheus, now); err != nil {
-			return *en.state.Load(), err
-		}
+		return e.evaluate(ctx, en, a, e.prometheus, now)
 	default:
-		if err := e.evaluate(ctx, en, a, e.local, now); err != nil {
-			return *en.state.Load(), err
-		}
+		return e.evaluate(ctx, en, a, e.local, now)
 	}
-	return *en.state.Load(), nil
+	return nil
 }
 
 // tick evaluates the alarms that are due.
@@ -295,23 +361,11 @@ func (e *Engine) tick(ctx context.Context) {
 		if ctx.Err() != nil {
 			break
 		}
-		a := en.def.Load()
-		switch {
-		case a.AlarmRule != "":
-			// Below, once the alarms they watch are evaluated.
-		case a.Judge != nil:
-			if e.judges != nil {
-				e.judge(ctx, en, a, now)
-			}
-		case a.Prometheus != nil:
-			if !en.busy.Load() && en.due(a, now) {
-				e.startRemote(ctx, en, a, now)
-			}
-		default:
-			if en.due(a, now) {
-				_ = e.evaluate(ctx, en, a, e.local, now) // logged
-			}
+		if f := en.fault.Load(); f != nil {
+			e.markFault(ctx, en, *f, now)
+			continue
 		}
+		e.guard(ctx, en, func() { e.tickOne(ctx, en, now) })
 	}
 	// Composite alarms follow the states just evaluated; one that watches
 	// another composite sees its new state on a further pass (a rule
@@ -319,8 +373,12 @@ func (e *Engine) tick(ctx context.Context) {
 	for pass := 0; pass <= len(list) && ctx.Err() == nil; pass++ {
 		changed := false
 		for _, en := range list {
-			if a := en.def.Load(); a.AlarmRule != "" && e.composite(ctx, en, a, now) {
-				changed = true
+			if a := en.def.Load(); a.AlarmRule != "" && en.fault.Load() == nil {
+				e.guard(ctx, en, func() {
+					if e.composite(ctx, en, a, now) {
+						changed = true
+					}
+				})
 			}
 		}
 		if !changed {
@@ -329,6 +387,28 @@ func (e *Engine) tick(ctx context.Context) {
 	}
 	if e.tickDone != nil {
 		e.tickDone()
+	}
+}
+
+// tickOne evaluates one alarm if it is due; composite alarms are evaluated
+// after the others.
+func (e *Engine) tickOne(ctx context.Context, en *entry, now time.Time) {
+	a := en.def.Load()
+	switch {
+	case a.AlarmRule != "":
+		// Once the alarms they watch are evaluated.
+	case a.Judge != nil:
+		if e.judges != nil {
+			e.judge(ctx, en, a, now)
+		}
+	case a.Prometheus != nil:
+		if !en.busy.Load() && en.due(a, now) {
+			e.startRemote(ctx, en, a, now)
+		}
+	default:
+		if en.due(a, now) {
+			_ = e.evaluate(ctx, en, a, e.local, now) // logged
+		}
 	}
 }
 
@@ -362,7 +442,9 @@ func (e *Engine) startRemote(ctx context.Context, en *entry, a *kiln.Alarm, now 
 		defer e.wg.Done()
 		defer func() { <-e.remote }()
 		defer en.busy.Store(false)
-		_ = e.evaluate(ctx, en, a, e.prometheus, now) // logged
+		e.guard(ctx, en, func() {
+			_ = e.evaluate(ctx, en, a, e.prometheus, now) // logged
+		})
 	}()
 }
 
@@ -470,17 +552,25 @@ func (e *Engine) apply(ctx context.Context, en *entry, cur *kiln.AlarmState, res
 		StateUpdatedTimestamp:      now,
 		StateTransitionedTimestamp: now,
 	}
-	en.mu.Lock()
-	if !en.state.CompareAndSwap(cur, next) {
-		en.mu.Unlock()
+	if !e.swap(ctx, en, cur, next) {
 		return
 	}
-	hist := StateUpdateItem(en.name, *cur, *next)
-	e.save(ctx, en, *next, hist)
-	en.mu.Unlock()
 	if e.onChange != nil {
 		e.onChange(en.name, *next)
 	}
+}
+
+// swap makes next the alarm's state if it is still cur, and records the
+// change. The lock is released by a deferred call, so that a panicking Repo
+// cannot leave the alarm locked (see guard).
+func (e *Engine) swap(ctx context.Context, en *entry, cur, next *kiln.AlarmState) bool {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	if !en.state.CompareAndSwap(cur, next) {
+		return false
+	}
+	e.save(ctx, en, *next, StateUpdateItem(en.name, *cur, *next))
+	return true
 }
 
 // save records a state change; a failed save is retried on the alarm's

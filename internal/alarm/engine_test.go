@@ -395,18 +395,25 @@ func TestEngineReloadKeepsState(t *testing.T) {
 	if st, _ := h.engine.State("c"); st.StateValue != kiln.StateInsufficientData || st.StateReason != ReasonInitial {
 		t.Errorf("c: %+v, want the initial state", st)
 	}
-	// Invalid definitions are skipped.
+	// An invalid definition is not evaluated: the alarm is known, in
+	// INSUFFICIENT_DATA, with a reason naming the invalid field.
 	bad := errorsAlarm("bad")
 	bad.Period = 0
 	h.engine.Reload([]kiln.Alarm{b, bad})
-	if _, ok := h.engine.State("bad"); ok {
-		t.Error("an invalid alarm was loaded")
+	h.step()
+	if st, ok := h.engine.State("bad"); !ok || st.StateValue != kiln.StateInsufficientData || !strings.Contains(st.StateReason, "Period") {
+		t.Errorf("bad: %+v, %v; want INSUFFICIENT_DATA with a reason naming Period", st, ok)
+	}
+	if _, err := h.engine.EvaluateNow(context.Background(), "bad"); err == nil {
+		t.Error("EvaluateNow of an invalid alarm: no error")
 	}
 	h.stop()
 	want := []string{
 		"a: Alarm updated from INSUFFICIENT_DATA to OK",
 		"a: Alarm updated from OK to ALARM",
 		"a: Alarm updated from ALARM to OK",
+		"b: Alarm updated from ALARM to OK",
+		"bad: Alarm updated from INSUFFICIENT_DATA to INSUFFICIENT_DATA", // the reason names the fault
 	}
 	if got := repo.summaries(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("history %q, want %q", got, want)

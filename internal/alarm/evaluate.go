@@ -58,16 +58,24 @@ func RangePeriods(a *kiln.Alarm) int { return a.EvaluationPeriods + ExtraPeriods
 // still filling up and is not evaluated; with 1-second periods the last
 // complete second is the newest data point, so a breach is seen one to two
 // seconds after it happens.
+//
+// A definition outside CloudWatch's limits (which Validate refuses) is
+// clamped to them here, so that no user number overflows the arithmetic.
 func Window(a *kiln.Alarm, now time.Time) (start, end time.Time) {
-	p := int64(a.Period)
-	if p < 1 {
-		p = 1
-	}
+	p, n := bounds(a)
 	sec := now.Unix()
 	sec -= ((sec % p) + p) % p
 	end = time.Unix(sec, 0).UTC()
-	start = end.Add(-time.Duration(RangePeriods(a)) * time.Duration(p) * time.Second)
+	start = end.Add(-time.Duration(n+ExtraPeriods) * time.Duration(p) * time.Second)
 	return start, end
+}
+
+// bounds returns a's period in seconds and its evaluation periods, clamped
+// to the limits Validate enforces: at most 86400 seconds, and at most seven
+// days of periods.
+func bounds(a *kiln.Alarm) (period int64, n int64) {
+	p := min(max(a.Period, 1), kiln.MaxPeriodSeconds)
+	return int64(p), int64(min(max(a.EvaluationPeriods, 1), kiln.MaxEvaluationPeriods(p)))
 }
 
 // InitialState is the state of a newly created alarm.
@@ -185,7 +193,7 @@ func decide(a *kiln.Alarm, current string, points []Datapoint, now time.Time, bu
 	}
 	o := outcome{current: current}
 	n, m := a.EvaluationPeriods, a.Datapoints()
-	if n < 1 || m < 1 || m > n || a.Period < 1 {
+	if n < 1 || m < 1 || m > n || a.Period < 1 || a.Period > kiln.MaxPeriodSeconds || n > kiln.MaxEvaluationPeriods(a.Period) {
 		o.state, o.kept, o.kind = current, true, kindInvalid
 		return o
 	}

@@ -178,6 +178,9 @@ func cwErrorOf(err error) *cwError {
 		return &cwError{status: http.StatusNotFound, code: "ResourceNotFound", shape: cwShapeNS + "ResourceNotFound", msg: msg}
 	case kiln.ECONFLICT:
 		return &cwError{status: http.StatusConflict, code: "ResourceConflict", shape: cwShapeNS + "ResourceConflict", msg: msg}
+	case kiln.ELIMIT:
+		// PutMetricAlarm's LimitExceededFault.
+		return &cwError{status: http.StatusBadRequest, code: "LimitExceeded", shape: cwShapeNS + "LimitExceededFault", msg: msg}
 	}
 	return &cwError{status: http.StatusInternalServerError, code: "InternalServiceError", shape: cwShapeNS + "InternalServiceFault", msg: msg}
 }

@@ -275,6 +275,9 @@ func StatusOf(code string) int {
 		return http.StatusNotFound
 	case kiln.ECONFLICT:
 		return http.StatusConflict
+	case kiln.ELIMIT:
+		// As Kubernetes answers a write beyond a resource quota.
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

@@ -42,6 +42,7 @@ const (
 	codeSerialization    = "SerializationException"
 	codeUnknownOperation = "UnknownOperationException"
 	codeInternal         = "InternalFailure"
+	codeLimitExceeded    = "ResourceLimitExceeded"
 )
 
 // awsError is an error already in the protocol's terms.
@@ -347,6 +348,9 @@ func (sm *SageMaker) fail(w http.ResponseWriter, err error) {
 		// SageMaker reports all three as ValidationException, and its
 		// waiters rely on a missing endpoint being one.
 		writeAWSJSONError(w, http.StatusBadRequest, codeValidation, kiln.ErrorMessage(err))
+		return
+	case kiln.ELIMIT:
+		writeAWSJSONError(w, http.StatusBadRequest, codeLimitExceeded, kiln.ErrorMessage(err))
 		return
 	}
 	if sm.Logger != nil {

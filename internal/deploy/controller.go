@@ -3,7 +3,9 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -215,8 +217,25 @@ func (c *Controller) forget(name string) {
 	delete(c.failed, name)
 }
 
-// reconcile moves one endpoint on as far as it can go now.
+// reconcile moves one endpoint on as far as it can go now. A record that
+// is invalid, or whose handling panics, is set aside with one log line: the
+// other endpoints carry on, and the record is looked at again when it
+// changes.
 func (c *Controller) reconcile(ctx context.Context, name string) {
+	defer func() {
+		if v := recover(); v != nil {
+			msg := fmt.Sprintf("panic: %v", v)
+			if c.failed[name] != msg {
+				c.failed[name] = msg
+				c.log.Error("deployment controller: endpoint set aside", "endpoint", name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
+			delete(c.wakes, name)
+		}
+	}()
+	c.reconcileRounds(ctx, name)
+}
+
+func (c *Controller) reconcileRounds(ctx context.Context, name string) {
 	for range maxRounds {
 		ep, rev, err := c.cfg.Store.GetEndpoint(ctx, name)
 		if err != nil {
@@ -233,6 +252,14 @@ func (c *Controller) reconcile(ctx context.Context, name string) {
 		}
 		c.active[name] = true
 		now := c.clk.Now()
+		if err := ep.ValidateStored(); err != nil {
+			if msg := err.Error(); c.failed[name] != msg {
+				c.failed[name] = msg
+				c.log.Error("deployment controller: invalid endpoint record set aside", "endpoint", name, "err", err)
+			}
+			delete(c.wakes, name)
+			return
+		}
 		next, events, wake, changed, err := advance(ep, c.observe(ep), now)
 		if err != nil {
 			// An illegal record does not heal by itself: say so once, and

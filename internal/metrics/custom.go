@@ -83,7 +83,7 @@ func (c *Custom) Put(namespace string, data []CustomDatum) error {
 		}
 	}
 	if len(c.series)+len(fresh) > MaxCustomSeries {
-		return kiln.Errorf(kiln.EINVALID, "Kiln keeps at most %d custom metrics (namespace, metric name and dimensions); these data would make %d.", MaxCustomSeries, len(c.series)+len(fresh))
+		return kiln.Errorf(kiln.ELIMIT, "Kiln keeps at most %d custom metrics (namespace, metric name and dimensions); these data would make %d.", MaxCustomSeries, len(c.series)+len(fresh))
 	}
 	for i, d := range data {
 		t := d.Timestamp
@@ -149,7 +149,7 @@ func (c *Custom) Query(q Query) ([]Datapoint, error) {
 	}
 	now := c.clk.Now().Unix()
 	period := int64(q.Period / time.Second)
-	from, to := ceilSecond(q.Start), ceilSecond(q.End)
+	from, to := secondsRange(q.Start, q.End)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gc(now)

@@ -82,8 +82,8 @@ func TestCustomSeriesLimit(t *testing.T) {
 		t.Fatalf("%d series: %v", MaxCustomSeries, err)
 	}
 	err := c.Put("App", []CustomDatum{{MetricName: "one-too-many", SampleCount: 1}})
-	if kiln.ErrorCode(err) != kiln.EINVALID || !strings.Contains(err.Error(), "at most") {
-		t.Errorf("one more series: %v, want an EINVALID naming the limit", err)
+	if kiln.ErrorCode(err) != kiln.ELIMIT || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("one more series: %v, want an ELIMIT naming the limit", err)
 	}
 	// A series already kept still takes data.
 	if err := c.Put("App", data[:1]); err != nil {

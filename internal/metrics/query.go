@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -77,7 +78,7 @@ func (st *Store) Query(q Query) ([]Datapoint, error) {
 	now := st.clk.Now().Unix()
 	st.gc(now)
 	period := int64(q.Period / time.Second)
-	from, to := ceilSecond(q.Start), ceilSecond(q.End)
+	from, to := secondsRange(q.Start, q.End)
 
 	var slots []slot
 	for _, s := range series {
@@ -231,9 +232,21 @@ func (a *agg) value(m metric, st Statistic, sk *wide) float64 {
 	return 0
 }
 
+// maxQuerySecond bounds the seconds a query's range is computed in, about
+// 35,000 years either side of 1970: far beyond any data, and far enough
+// from the int64 limits that no period arithmetic on them overflows.
+const maxQuerySecond = 1 << 40
+
+// secondsRange returns a query's range [Start, End) in Unix seconds,
+// clamped to ±maxQuerySecond.
+func secondsRange(start, end time.Time) (from, to int64) {
+	clamp := func(s int64) int64 { return min(max(s, -maxQuerySecond), maxQuerySecond) }
+	return clamp(ceilSecond(start)), clamp(ceilSecond(end))
+}
+
 func ceilSecond(t time.Time) int64 {
 	s := t.Unix()
-	if t.Nanosecond() > 0 {
+	if t.Nanosecond() > 0 && s < math.MaxInt64 {
 		s++
 	}
 	return s

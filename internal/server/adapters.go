@@ -69,7 +69,9 @@ func (l localSource) Datapoints(ctx context.Context, a *kiln.Alarm, start, end t
 // alarmRepo stores the alarm engine's state changes.
 type alarmRepo struct{ s *service }
 
-func (r alarmRepo) ListAlarms(ctx context.Context) ([]kiln.Alarm, error) { return r.s.ListAlarms(ctx) }
+func (r alarmRepo) ListAlarms(ctx context.Context) ([]kiln.Alarm, error) {
+	return r.s.storedAlarms(ctx)
+}
 
 func (r alarmRepo) SaveState(ctx context.Context, name string, st kiln.AlarmState, _ kiln.AlarmHistoryItem) error {
 	_, err := r.s.saveAlarmState(ctx, name, func(*kiln.Alarm) (kiln.AlarmState, bool) { return st, true })
@@ -104,7 +106,7 @@ func (d deployStore) AppendHistory(ctx context.Context, endpoint string, evs []k
 }
 
 func (d deployStore) ListEndpoints(ctx context.Context) ([]kiln.Endpoint, error) {
-	return d.s.ListEndpoints(ctx)
+	return d.s.storedEndpoints(ctx)
 }
 
 // fleetStatus gives the controller the health of fleets.

@@ -39,11 +39,17 @@ func (s *service) PutAlarm(ctx context.Context, a *kiln.Alarm) (*kiln.Alarm, err
 				StateUpdatedTimestamp: now, StateTransitionedTimestamp: now,
 			}
 			summary = fmt.Sprintf("Alarm %q created", a.AlarmName)
+			if err := s.checkCount(ctx, alarmsPrefix, a.AlarmName, s.quotas.Alarms, "alarms", "alarms"); err != nil {
+				return nil, err
+			}
 		case err != nil:
 			return nil, err
 		default:
 			// Updating an alarm keeps its state.
 			a.AlarmState = old.AlarmState
+		}
+		if err := s.checkSize("alarm", encodedSize(a)); err != nil {
+			return nil, err
 		}
 		_, err = putJSON(ctx, s.st, alarmsPrefix+a.AlarmName, a, rev)
 		if errors.Is(err, store.ErrConflict) {
@@ -160,7 +166,7 @@ func (s *service) appendAlarmHistory(ctx context.Context, item kiln.AlarmHistory
 // checkRuleCycle refuses a composite alarm whose rule would lead, through
 // other composite alarms, back to itself.
 func (s *service) checkRuleCycle(ctx context.Context, a *kiln.Alarm) error {
-	alarms, err := s.ListAlarms(ctx)
+	alarms, err := s.storedAlarms(ctx)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,12 @@ func (s *service) CreateEndpoint(ctx context.Context, in kiln.CreateEndpointInpu
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkSize("endpoint", encodedSize(ep)); err != nil {
+		return nil, err
+	}
+	if err := s.checkCount(ctx, endpointsPrefix, ep.EndpointName, s.quotas.Endpoints, "endpoints", "endpoints"); err != nil {
+		return nil, err
+	}
 	if _, err := putJSON(ctx, s.st, endpointsPrefix+ep.EndpointName, ep, 0); errors.Is(err, store.ErrConflict) {
 		return nil, kiln.Errorf(kiln.ECONFLICT, "Cannot create already existing endpoint %q.", arn)
 	} else if err != nil {
@@ -86,7 +92,7 @@ func (s *service) UpdateEndpoint(ctx context.Context, in kiln.UpdateEndpointInpu
 	if err != nil {
 		return nil, err
 	}
-	alarms, err := s.ListAlarms(ctx)
+	alarms, err := s.storedAlarms(ctx)
 	if err != nil {
 		return nil, err
 	}

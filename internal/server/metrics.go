@@ -9,6 +9,11 @@ import (
 )
 
 func (s *service) GetMetricStatistics(ctx context.Context, q kiln.MetricQuery) ([]kiln.Datapoint, error) {
+	// Checked before it is multiplied by a second, so that it cannot
+	// overflow.
+	if q.Period < 1 || q.Period > kiln.MaxQueryPeriodSeconds {
+		return nil, kiln.Errorf(kiln.EINVALID, "Period must be a whole number of seconds from 1 to %d, got %d.", kiln.MaxQueryPeriodSeconds, q.Period)
+	}
 	pts, err := queryMetrics(s.metrics, s.custom, metrics.Query{
 		Namespace: q.Namespace, MetricName: q.MetricName, Dimensions: dimensionMap(q.Dimensions), Statistic: q.Statistic,
 		Period: time.Duration(q.Period) * time.Second, Start: q.StartTime, End: q.EndTime,

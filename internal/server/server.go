@@ -79,6 +79,8 @@ type Config struct {
 	// and 3s; see api.FailureLimiter).
 	AuthFailureBurst int
 	AuthFailureEvery time.Duration
+	// Quotas bound what clients can make Kiln store; if nil, DefaultQuotas.
+	Quotas *Quotas
 	// Clock defaults to the wall clock.
 	Clock clock.Clock
 	// Logger defaults to a discarding logger.
@@ -197,6 +199,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.svc = &service{
 		st: st, metrics: s.metrics, custom: s.custom, clk: s.clk, region: cfg.Region, account: cfg.Account,
+		log:       s.log,
+		quotas:    quotasOrDefault(cfg.Quotas),
 		instances: s.instancesOf,
 		logFiles:  s.fleet.LogFiles,
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -23,6 +24,8 @@ type service struct {
 	metrics         *metrics.Store
 	custom          *metrics.Custom // what clients publish with PutMetricData
 	clk             clock.Clock
+	log             *slog.Logger // if nil, nothing is logged
+	quotas          Quotas
 	region, account string
 	// hooks into the running parts; set by the server.
 	instances func(endpoint string) []kiln.InstanceInfo
@@ -54,6 +57,12 @@ func (s *service) CreateModel(ctx context.Context, m *kiln.Model) (*kiln.Model, 
 	}
 	m.ModelArn = s.arn("model", m.ModelName)
 	m.CreationTime = s.clk.Now().UTC()
+	if err := s.checkSize("model", encodedSize(m)); err != nil {
+		return nil, err
+	}
+	if err := s.checkCount(ctx, modelsPrefix, m.ModelName, s.quotas.Models, "models", "models"); err != nil {
+		return nil, err
+	}
 	_, err := putJSON(ctx, s.st, modelsPrefix+m.ModelName, m, 0)
 	if errors.Is(err, store.ErrConflict) {
 		return nil, kiln.Errorf(kiln.ECONFLICT, "Cannot create already existing model %q.", m.ModelArn)
@@ -98,6 +107,12 @@ func (s *service) CreateEndpointConfig(ctx context.Context, c *kiln.EndpointConf
 	}
 	c.EndpointConfigArn = s.arn("endpoint-config", c.EndpointConfigName)
 	c.CreationTime = s.clk.Now().UTC()
+	if err := s.checkSize("endpoint configuration", encodedSize(c)); err != nil {
+		return nil, err
+	}
+	if err := s.checkCount(ctx, configsPrefix, c.EndpointConfigName, s.quotas.EndpointConfigs, "endpoint configurations", "endpoint-configs"); err != nil {
+		return nil, err
+	}
 	_, err := putJSON(ctx, s.st, configsPrefix+c.EndpointConfigName, c, 0)
 	if errors.Is(err, store.ErrConflict) {
 		return nil, kiln.Errorf(kiln.ECONFLICT, "Cannot create already existing endpoint configuration %q.", c.EndpointConfigArn)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -21,11 +20,10 @@ func (s *Server) loadEndpoints(ctx context.Context) (int64, error) {
 	}
 	eps := map[string]kiln.Endpoint{}
 	for _, kv := range kvs {
-		var ep kiln.Endpoint
-		if err := json.Unmarshal(kv.Value, &ep); err != nil {
-			return 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+		// One bad record is set aside (see tolerant.go); the others run.
+		if ep, ok := s.svc.readEndpoint(ctx, kv, true); ok {
+			eps[ep.EndpointName] = ep
 		}
-		eps[ep.EndpointName] = ep
 	}
 	s.mu.Lock()
 	s.endpoints = eps
@@ -56,17 +54,20 @@ func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
 		for ev := range ch {
 			rev = ev.KV.ModRevision + 1
 			name := strings.TrimPrefix(ev.KV.Key, endpointsPrefix)
+			var ep kiln.Endpoint
+			ok := false
+			if ev.Type != store.Delete {
+				// Outside the lock: marking an invalid record writes it.
+				ep, ok = s.svc.readEndpoint(ctx, ev.KV, true)
+			}
 			s.mu.Lock()
 			before := deploymentID(s.endpoints[name])
-			if ev.Type == store.Delete {
-				delete(s.endpoints, name)
-			} else {
-				var ep kiln.Endpoint
-				if err := json.Unmarshal(ev.KV.Value, &ep); err != nil {
-					s.mu.Unlock()
-					return fmt.Errorf("decode %s: %w", ev.KV.Key, err)
-				}
+			if ok {
 				s.endpoints[name] = ep
+			} else {
+				// Deleted, or invalid: an invalid record runs nothing, and
+				// its instances stop.
+				delete(s.endpoints, name)
 			}
 			after := deploymentID(s.endpoints[name])
 			s.mu.Unlock()
@@ -94,15 +95,9 @@ func (s *Server) loadAlarms(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("load alarms: %w", err)
 	}
-	alarms := make([]kiln.Alarm, 0, len(kvs))
-	for _, kv := range kvs {
-		var a kiln.Alarm
-		if err := json.Unmarshal(kv.Value, &a); err != nil {
-			return 0, fmt.Errorf("decode %s: %w", kv.Key, err)
-		}
-		alarms = append(alarms, a)
-	}
-	s.alarms.Reload(alarms)
+	// A record that does not decode is skipped; an invalid alarm is set
+	// aside by the engine.
+	s.alarms.Reload(decodeEach[kiln.Alarm](s.log, kvs))
 	return rev, nil
 }
 
@@ -112,10 +107,18 @@ func (s *Server) watchAlarms(ctx context.Context, rev int64) error {
 		if err == nil {
 			for ev := range ch {
 				rev = ev.KV.ModRevision + 1
-				// Alarm definitions change rarely; reloading all is simple
-				// and the engine keeps the state of unchanged ones.
-				if _, err := s.loadAlarms(ctx); err != nil {
-					return err
+				// One alarm at a time: every state change writes its
+				// alarm's record, and reloading every alarm on each made
+				// thousands of alarms cost a core.
+				name := strings.TrimPrefix(ev.KV.Key, alarmsPrefix)
+				if ev.Type == store.Delete {
+					s.alarms.Remove(name)
+					continue
+				}
+				if as := decodeEach[kiln.Alarm](s.log, []store.KV{ev.KV}); len(as) == 1 && as[0].AlarmName == name {
+					s.alarms.Put(as[0])
+				} else {
+					s.alarms.Remove(name)
 				}
 			}
 		}
