@@ -81,7 +81,8 @@ func (s *service) checkCount(ctx context.Context, prefix, name string, limit int
 	if limit <= 0 {
 		return nil
 	}
-	kvs, _, err := s.st.List(ctx, prefix)
+	// Keys, not List: a count must not read every record's value.
+	kvs, _, err := s.st.Keys(ctx, prefix)
 	if err != nil {
 		return fmt.Errorf("count %s: %w", what, err)
 	}
