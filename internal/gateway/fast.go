@@ -97,6 +97,10 @@ type fastConn struct {
 	stopWatch bool
 	watchDone chan struct{}
 
+	// flushed is set once some of the current answer has gone to the
+	// client: a model that breaks it off then costs the connection.
+	flushed bool
+
 	pass    []byte // passed-through request header lines
 	res     upstreamResponse
 	dateSec int64
@@ -596,6 +600,10 @@ func (c *fastConn) parseHead(head []byte) (req fastRequest, ok bool) {
 		var seen *bool
 		switch {
 		case equalFold(name, "host"):
+			// net/http answers 400 to a Host it refuses.
+			if !validHost(value) {
+				return req, false
+			}
 			hosts++
 		case equalFold(name, "content-length"):
 			n, ok := parseLength(value)
@@ -830,19 +838,14 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 	sent := g.clock.Now()
 	c.begin(uc, sent)
 	res := &c.res
-	var got bool
-	if err = uc.writeRequest(in.addr, c.pass, body); err == nil {
-		got, err = uc.readResponseHead(res)
-	}
-	if err != nil && !got && uc.reused && !c.cancelled() {
+	err = c.send(uc, in, body, res)
+	if err != nil && mayResend(err) && uc.reused && !c.cancelled() {
 		// A kept-alive connection the model had closed: once more on a
 		// fresh one, as net/http's Transport does.
 		uc.conn.Close()
 		if uc, err = g.dial(in); err == nil {
 			c.setUpstream(uc)
-			if err = uc.writeRequest(in.addr, c.pass, body); err == nil {
-				_, err = uc.readResponseHead(res)
-			}
+			err = c.send(uc, in, body, res)
 		}
 	}
 	now := g.clock.Now()
@@ -861,8 +864,16 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 			release()
 			g.record(f, v.routable, start, modelLatency, 0, statusClientClosed, false)
 			return false, nil
+		case mayResend(err):
+			return false, err
 		}
-		return false, err
+		// The model may have read the request: it is not sent again.
+		g.log.Warn("gateway: model failed to answer", "endpoint", endpoint, "variant", v.name,
+			"instance", in.id, "err", err)
+		release()
+		g.record(f, v.routable, start, modelLatency, 0, http.StatusFailedDependency, true)
+		e := g.failedToAnswer(v.name, endpoint, failureOf(err))
+		return c.writeError(http.StatusFailedDependency, codeModel, "", &e, v.name), nil
 	}
 
 	rec := func(status int, modelErr bool) {
@@ -893,6 +904,7 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 	}
 	contentLength := res.contentLength
 	uc.br.Discard(res.headLen)
+	c.flushed = len(b) > c.bw.Available()
 	c.bw.Write(b)
 
 	var status int
@@ -909,12 +921,42 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 		in.putConn(uc)
 	}
 	if modelErr {
+		// The model broke its answer off, or timed out in the middle of
+		// it: a model error, whatever status it began with.
 		g.log.Warn("gateway: model response cut short", "endpoint", endpoint, "variant", v.name, "instance", in.id)
+		release()
+		g.record(f, v.routable, start, modelLatency, 0, status, true)
+		if c.flushed {
+			// The client has the head: the connection is cut before the
+			// body's end, so that it cannot take the answer for whole.
+			return false, nil
+		}
+		// None of it has gone out: a ModelError takes its place.
+		c.bw.Reset(c.conn)
+		e := g.failedToAnswer(v.name, endpoint, cutShort)
+		if timedOut {
+			e = errorBody{Type: codeModel, Message: g.timedOut(v.name)}
+		}
+		return c.writeError(http.StatusFailedDependency, codeModel, "", &e, v.name) && !gone, nil
 	}
 	rec(status, modelErr)
 	// The rest of the answer goes out after it is recorded, as net/http
 	// flushes a handler's answer after the handler returns.
 	return complete && !gone && c.bw.Flush() == nil, nil
+}
+
+// send writes the request to the model on uc and reads the head of its
+// answer. A failure is an unsentError when the model cannot have received
+// the request whole (see mayResend).
+func (c *fastConn) send(uc *upstreamConn, in *instance, body []byte, res *upstreamResponse) error {
+	if uc.reused && uc.closedByModel() {
+		return errClosedIdle
+	}
+	if err := uc.writeRequest(in.addr, c.pass, body); err != nil {
+		return err
+	}
+	_, err := uc.readResponseHead(res)
+	return err
 }
 
 // copyBody copies a body of known length through the buffers, so a small
@@ -928,6 +970,9 @@ func (c *fastConn) copyBody(uc *upstreamConn, n int64) (status int, modelErr, co
 			}
 		}
 		p, _ := uc.br.Peek(int(min(int64(uc.br.Buffered()), n)))
+		if len(p) > c.bw.Available() {
+			c.flushed = true // the write sends what the buffer holds
+		}
 		if _, err := c.bw.Write(p); err != nil {
 			return statusClientClosed, false, false
 		}
@@ -940,6 +985,7 @@ func (c *fastConn) copyBody(uc *upstreamConn, n int64) (status int, modelErr, co
 // stream passes a body through as it arrives, chunked, flushing after every
 // read so that server-sent events reach the client at once.
 func (c *fastConn) stream(uc *upstreamConn, chunked bool, n int64) (status int, modelErr, complete bool) {
+	c.flushed = true
 	if c.bw.Flush() != nil {
 		return statusClientClosed, false, false
 	}
@@ -1001,8 +1047,9 @@ func skipTrailer(br *bufio.Reader) bool {
 }
 
 // readFailed tells why reading the model's body failed: the client went
-// away, the model timed out, or the model cut its answer short. The status
-// line is out, so the client's connection is closed either way.
+// away, or the model timed out or cut its answer short (a model error,
+// recorded as the 424 it is answered with when none of the answer has
+// gone out yet).
 func (c *fastConn) readFailed() (status int, modelErr, complete bool) {
 	c.mu.Lock()
 	gone := c.gone
@@ -1010,7 +1057,7 @@ func (c *fastConn) readFailed() (status int, modelErr, complete bool) {
 	if gone {
 		return statusClientClosed, false, false
 	}
-	return http.StatusOK, true, false
+	return http.StatusFailedDependency, true, false
 }
 
 // modelFailed answers 424 ModelError for a model that answered non-2xx.
@@ -1053,7 +1100,8 @@ func (c *fastConn) appendCommon(b []byte, now time.Time) []byte {
 	}
 	b = append(b, "\r\nDate: "...)
 	b = append(b, c.date...)
-	return append(b, "\r\n"...)
+	b = append(b, "\r\n"...)
+	return append(b, securityHead...)
 }
 
 // writeError answers with the runtime API's JSON error, e if not nil, else

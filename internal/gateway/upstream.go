@@ -99,11 +99,13 @@ func (r upstreamReader) Read(p []byte) (int, error) {
 	case werr == syscall.EAGAIN:
 		// The socket's buffer is full: the rest goes out the usual way.
 		if _, err := uc.conn.Write(b[wrote:]); err != nil {
-			return 0, err
+			return 0, &unsentError{err}
 		}
 		return uc.conn.Read(p)
 	case werr != nil:
-		return 0, os.NewSyscallError("write", werr)
+		return 0, &unsentError{os.NewSyscallError("write", werr)}
+	case err != nil && wrote < len(b):
+		return 0, &unsentError{err}
 	case err != nil:
 		return 0, err // a deadline, or the connection closed
 	case rerr != nil:
@@ -165,9 +167,38 @@ func (in *instance) closeIdle() {
 func (g *Gateway) dial(in *instance) (*upstreamConn, error) {
 	c, err := g.dialer.Dial("tcp", in.addr)
 	if err != nil {
-		return nil, err
+		return nil, &unsentError{err}
 	}
 	return newUpstreamConn(c), nil
+}
+
+// closedByModel reports whether the model closed or reset this idle
+// connection: its end of the stream, or an error, waits to be read. A
+// request must not be written to such a connection, since a failure after
+// the write could not be told from a model that read the request and then
+// failed. It costs a system call, on kept-alive connections only.
+func (uc *upstreamConn) closedByModel() bool {
+	if uc.raw == nil {
+		return false
+	}
+	closed := false
+	uc.raw.Control(func(fd uintptr) {
+		var b [1]byte
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+			case err != nil || n == 0:
+				closed = true
+			}
+			// A byte the model sent unasked leaves the connection to
+			// fail on its own, as the answer's head will not parse.
+			return
+		}
+	})
+	return closed
 }
 
 // smallBody is the size up to which a request body is copied behind its
@@ -191,12 +222,14 @@ func (uc *upstreamConn) writeRequest(host string, pass, body []byte) error {
 		b = append(b, body...)
 		if uc.raw != nil {
 			uc.pending = b // written by the first read of the answer
-		} else {
-			_, err = uc.conn.Write(b)
+		} else if _, err = uc.conn.Write(b); err != nil {
+			err = &unsentError{err}
 		}
 	} else {
 		bufs := net.Buffers{b, body}
-		_, err = bufs.WriteTo(uc.conn)
+		if _, err = bufs.WriteTo(uc.conn); err != nil {
+			err = &unsentError{err}
+		}
 	}
 	if cap(b) <= 4*smallBody {
 		uc.buf = b[:0]
