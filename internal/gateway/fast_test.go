@@ -41,6 +41,7 @@ func TestNetHTTPOnly(t *testing.T) {
 		{"AtMostOnce", TestAtMostOnce},
 		{"RefusedIsResent", TestRefusedIsResent},
 		{"CutShortAnswer", TestCutShortAnswer},
+		{"AnswersCannotRunScript", TestAnswersCannotRunScript},
 		{"ResponseStreaming", TestResponseStreaming},
 		{"LargeResponse", TestLargeResponse},
 		{"ModelCutShort", TestModelCutShort},
