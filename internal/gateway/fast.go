@@ -41,12 +41,6 @@ const (
 	// fastBufSize is the read buffer of a client connection; a request
 	// head that does not fit goes to net/http.
 	fastBufSize = 8 << 10
-	// headerTimeout bounds reading a request head once its first byte has
-	// arrived, like the server's ReadHeaderTimeout.
-	headerTimeout = 10 * time.Second
-	// bodyTimeout bounds reading a request body that did not come with its
-	// head: 6 MiB at 100 KiB/s.
-	bodyTimeout = 60 * time.Second
 	// watchAfter is how long the model may work before the gateway starts
 	// reading the client's connection to notice it closing. Quicker
 	// answers never pay for that read.
@@ -501,7 +495,7 @@ func (c *fastConn) next() nextResult {
 		body = buf.AvailableBuffer()[:req.contentLength]
 		wait := c.br.Buffered() < len(body)
 		if wait {
-			c.beginWait(bodyTimeout)
+			c.beginWait(c.g.bodyTimeout)
 		}
 		_, err := io.ReadFull(c.br, body)
 		if wait {
@@ -540,7 +534,7 @@ func (c *fastConn) next() nextResult {
 }
 
 // peekHead returns the next request's head from the read buffer. When it
-// has not all arrived, the rest gets headerTimeout to come.
+// has not all arrived, the rest gets HeaderTimeout to come.
 func (c *fastConn) peekHead() ([]byte, error) {
 	if n := c.br.Buffered(); n > 0 {
 		// The usual case: the whole head came in one segment.
@@ -549,7 +543,7 @@ func (c *fastConn) peekHead() ([]byte, error) {
 			return b[:end], err
 		}
 	}
-	c.beginWait(headerTimeout)
+	c.beginWait(c.g.headerTimeout)
 	defer c.endWait()
 	return peekHead(c.br)
 }
@@ -1235,7 +1229,7 @@ func (g *Gateway) handBack(conn net.Conn) {
 		g.fallbackLn = newChanListener(conn.LocalAddr())
 		g.fallbackSrv = &http.Server{
 			Handler:           g.fallback,
-			ReadHeaderTimeout: headerTimeout,
+			ReadHeaderTimeout: g.headerTimeout,
 			IdleTimeout:       g.idleTimeout,
 			ErrorLog:          slogLogger(g.log),
 		}

@@ -96,7 +96,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// The rest of the body is not waited for.
 			w.Header()["Connection"] = []string{"close"}
 			writeError(w, http.StatusRequestTimeout, codeValidation,
-				fmt.Sprintf("The request body did not arrive within %s.", bodyTimeout))
+				fmt.Sprintf("The request body did not arrive within %s.", g.bodyTimeout))
 		default:
 			writeError(w, http.StatusBadRequest, codeValidation, "Could not read the request body: "+err.Error())
 		}
@@ -130,7 +130,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.serve()
 }
 
-// readBody reads the request body into buf; it has bodyTimeout, on the
+// readBody reads the request body into buf; it has BodyTimeout, on the
 // gateway's clock, to arrive.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
 	if r.Body == nil || r.Body == http.NoBody {
@@ -141,7 +141,7 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Bu
 		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	rc := http.NewResponseController(w)
-	stalled := g.clock.AfterFunc(bodyTimeout, func() { rc.SetReadDeadline(aLongTimeAgo) })
+	stalled := g.clock.AfterFunc(g.bodyTimeout, func() { rc.SetReadDeadline(aLongTimeAgo) })
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxBody))
 	stalled.Stop()
 	if err == nil {

@@ -56,6 +56,10 @@ type Config struct {
 	// InvokeAuth requires signed (SigV4) invocations too; otherwise
 	// invocations are open to whoever reaches the address.
 	InvokeAuth bool
+	// HeaderTimeout, BodyTimeout, InvokeBodyTimeout, WriteTimeout and
+	// IdleTimeout bound the waits for a client on every connection (see
+	// timeouts.go); zero means DefaultHeaderTimeout and so on.
+	HeaderTimeout, BodyTimeout, InvokeBodyTimeout, WriteTimeout, IdleTimeout time.Duration
 	// Clock defaults to the wall clock.
 	Clock clock.Clock
 	// Logger defaults to a discarding logger.
@@ -145,7 +149,8 @@ func New(cfg Config) (*Server, error) {
 		// The gateway serves the invocations of the connections it takes
 		// over, and hands every other request on them back to the whole mux.
 		Fallback:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
-		Authorize: s.invokeAuth(), InstanceWait: cfg.InstanceWait})
+		Authorize: s.invokeAuth(), InstanceWait: cfg.InstanceWait,
+		HeaderTimeout: cfg.timeouts().header, BodyTimeout: cfg.timeouts().invokeBody, IdleTimeout: cfg.timeouts().idle})
 	s.fleet, err = fleet.New(fleet.Config{
 		Clock:           s.clk,
 		Logger:          s.log,
@@ -191,7 +196,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.svc.notify = s.ctrl.Notify
 	s.health = newHealthMetrics(s.reg, s)
-	s.handler = s.routes()
+	s.handler = bounded(s.routes(), cfg.timeouts())
 	return s, nil
 }
 
@@ -317,7 +322,8 @@ func (s *Server) Run(ctx context.Context) error {
 	run("alarm watch", func(ctx context.Context) error { return s.watchAlarms(ctx, alarmRev+1) })
 	run("router", s.routeLoop)
 
-	httpSrv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: gateway.DefaultIdleTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	to := s.cfg.timeouts()
+	httpSrv := &http.Server{Handler: s.handler, ReadHeaderTimeout: to.header, IdleTimeout: to.idle, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
