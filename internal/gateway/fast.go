@@ -943,13 +943,15 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 // answer. A failure is an unsentError when the model cannot have received
 // the request whole (see mayResend).
 func (c *fastConn) send(uc *upstreamConn, in *instance, body []byte, res *upstreamResponse) error {
-	if uc.reused && uc.closedByModel() {
-		return errClosedIdle
-	}
 	if err := uc.writeRequest(in.addr, c.pass, body); err != nil {
 		return err
 	}
-	_, err := uc.readResponseHead(res)
+	got, err := uc.readResponseHead(res)
+	if err != nil && !got && uc.unacknowledged() {
+		// The connection had been closed by the model when the request
+		// reached it (a kept-alive one, usually).
+		return &unsentError{err}
+	}
 	return err
 }
 

@@ -89,7 +89,9 @@ type Config struct {
 	Rand func() uint64
 	// Transport sends requests to models. If nil, the Gateway uses its own
 	// http.Transport tuned for many keep-alive connections to few hosts,
-	// which Close closes.
+	// which Close closes. It must report httptrace's GotConn and
+	// WroteRequest, as http.Transport does: a failed request it has not
+	// reported written whole is sent again.
 	Transport http.RoundTripper
 	// DialTimeout bounds connecting to a model. If zero,
 	// DefaultDialTimeout.

@@ -16,21 +16,14 @@ import (
 // and mayResend alone decides.
 
 // unsentError is the failure of a request that did not reach the model
-// whole: the connection could not be made, the model had closed the
-// kept-alive connection before the request was written, or writing the
-// request failed.
+// whole: the connection could not be made, writing the request failed, or
+// the model had closed the connection before the request reached it (a
+// kept-alive connection closed by a model server's idle timeout, or by a
+// model that exited).
 type unsentError struct{ err error }
 
 func (e *unsentError) Error() string { return "request not sent: " + e.err.Error() }
 func (e *unsentError) Unwrap() error { return e.err }
-
-// errClosedIdle is the failure of a request found, before it was written,
-// to be on a kept-alive connection the model had closed.
-var errClosedIdle = &unsentError{errString("the model had closed the kept-alive connection")}
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
 
 // mayResend reports whether a request whose attempt failed with err may be
 // sent to a model again: only when the model cannot have received all of it.

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The fast path's client for models: HTTP/1.1 over keep-alive connections
@@ -36,6 +38,7 @@ type upstreamConn struct {
 	br      *bufio.Reader // reads through upstreamReader
 	buf     []byte        // the request head, and small bodies with it
 	reused  bool          // it served a request before this one
+	sent    int64         // bytes of requests written on it
 }
 
 // newUpstreamConn wraps a connection to a model.
@@ -172,33 +175,23 @@ func (g *Gateway) dial(in *instance) (*upstreamConn, error) {
 	return newUpstreamConn(c), nil
 }
 
-// closedByModel reports whether the model closed or reset this idle
-// connection: its end of the stream, or an error, waits to be read. A
-// request must not be written to such a connection, since a failure after
-// the write could not be told from a model that read the request and then
-// failed. It costs a system call, on kept-alive connections only.
-func (uc *upstreamConn) closedByModel() bool {
+// unacknowledged reports whether the model's side of the connection has
+// not acknowledged all the requests written on it. A model's kernel
+// acknowledges what reaches an open socket, whether or not the model reads
+// it; so a request that was never acknowledged reached a connection the
+// model had closed (its kernel answered with a reset), and the model cannot
+// have read it. Asked only after a failure, it costs a request nothing.
+func (uc *upstreamConn) unacknowledged() bool {
 	if uc.raw == nil {
 		return false
 	}
-	closed := false
-	uc.raw.Control(func(fd uintptr) {
-		var b [1]byte
-		for {
-			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-			case err != nil || n == 0:
-				closed = true
-			}
-			// A byte the model sent unasked leaves the connection to
-			// fail on its own, as the answer's head will not parse.
-			return
-		}
+	var info *unix.TCPInfo
+	err := uc.raw.Control(func(fd uintptr) {
+		info, _ = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
 	})
-	return closed
+	// A kernel older than Linux 4.2 fills in neither count: nothing is
+	// known, so nothing is resent.
+	return err == nil && info != nil && info.Segs_out > 0 && info.Bytes_acked < uint64(uc.sent)
 }
 
 // smallBody is the size up to which a request body is copied behind its
@@ -217,6 +210,7 @@ func (uc *upstreamConn) writeRequest(host string, pass, body []byte) error {
 	b = append(b, "\r\n"...)
 	b = append(b, pass...)
 	b = append(b, "\r\n"...)
+	uc.sent += int64(len(b) + len(body))
 	var err error
 	if len(body) <= smallBody {
 		b = append(b, body...)
