@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,8 +66,10 @@ type fastConn struct {
 	// and then the connection never parks.
 	raw syscall.RawConn
 	// timeout fires when the model takes longer than ModelTimeout; watch
-	// starts watching the client. Both are made once per connection.
-	timeout, watch clock.Timer
+	// starts watching the client; writeTimer cuts a write to the client
+	// that takes longer than WriteTimeout. All are made once per
+	// connection.
+	timeout, watch, writeTimer clock.Timer
 
 	// busy is set while a request is served, and Close leaves the
 	// connection be. waitTimer bounds each wait for the client: for its
@@ -89,6 +92,8 @@ type fastConn struct {
 	gone      bool // the client closed its connection
 	watching  bool
 	stopWatch bool
+	writing   bool // a write to the client is under way
+	writeCut  bool // writeExpire ended it
 	watchDone chan struct{}
 
 	// flushed is set once some of the current answer has gone to the
@@ -160,6 +165,8 @@ func newFastConn(g *Gateway, conn net.Conn, r io.Reader) *fastConn {
 	c.watch.Stop()
 	c.waitTimer = g.clock.AfterFunc(time.Hour, c.waitExpire)
 	c.waitTimer.Stop()
+	c.writeTimer = g.clock.AfterFunc(time.Hour, c.writeExpire)
+	c.writeTimer.Stop()
 	return c
 }
 
@@ -192,7 +199,7 @@ func (c *fastConn) dropReader() {
 func (c *fastConn) takeWriter() {
 	if c.bw == nil {
 		c.bw = writers.Get().(*bufio.Writer)
-		c.bw.Reset(c.conn)
+		c.bw.Reset(clientWriter{c})
 	}
 }
 
@@ -202,6 +209,87 @@ func (c *fastConn) dropWriter() {
 		c.bw.Reset(nil)
 		writers.Put(c.bw)
 		c.bw = nil
+	}
+}
+
+// clientWriter writes to the client's connection, each write that has to
+// wait for the client bounded by WriteTimeout on the gateway's clock: a
+// client that stops reading its answers loses its connection rather than
+// holding it, and a model connection, for good. A stream is not bounded
+// between two writes. A write that need not wait, the usual case, arms no
+// timer.
+type clientWriter struct{ c *fastConn }
+
+func (w clientWriter) Write(p []byte) (int, error) {
+	c := w.c
+	if c.raw == nil {
+		c.beginWriteWait()
+		n, err := c.conn.Write(p)
+		c.endWriteWait(err)
+		return n, err
+	}
+	n, waited := 0, false
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			k, e := syscall.Write(int(fd), p[n:])
+			switch e {
+			case nil:
+				n += k
+				continue
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				if !waited {
+					waited = true
+					c.beginWriteWait()
+				}
+				return false // wait until the client makes room
+			}
+			werr = os.NewSyscallError("write", e)
+			return true
+		}
+		return true
+	})
+	if werr != nil {
+		err = werr
+	}
+	if waited {
+		c.endWriteWait(err)
+	}
+	return n, err
+}
+
+// beginWriteWait arms the write timer for a write that waits for the
+// client; endWriteWait disarms it, and takes back the deadline it set if
+// it fired as the write ended anyway.
+func (c *fastConn) beginWriteWait() {
+	c.mu.Lock()
+	c.writing = true
+	c.mu.Unlock()
+	c.writeTimer.Reset(c.g.writeTimeout)
+}
+
+func (c *fastConn) endWriteWait(err error) {
+	c.writeTimer.Stop()
+	c.mu.Lock()
+	c.writing = false
+	cut := c.writeCut
+	c.writeCut = false
+	c.mu.Unlock()
+	if cut && err == nil {
+		c.conn.SetWriteDeadline(time.Time{})
+	}
+}
+
+// writeExpire runs when the write timer fires: a write still under way
+// gets a deadline in the past, which ends it.
+func (c *fastConn) writeExpire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writing {
+		c.writeCut = true
+		c.conn.SetWriteDeadline(aLongTimeAgo)
 	}
 }
 
@@ -433,6 +521,7 @@ func (c *fastConn) forget() {
 	c.timeout.Stop()
 	c.watch.Stop()
 	c.waitTimer.Stop()
+	c.writeTimer.Stop()
 }
 
 func (c *fastConn) close() {
@@ -926,7 +1015,7 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 			return false, nil
 		}
 		// None of it has gone out: a ModelError takes its place.
-		c.bw.Reset(c.conn)
+		c.bw.Reset(clientWriter{c})
 		e := g.failedToAnswer(v.name, endpoint, cutShort)
 		if timedOut {
 			e = errorBody{Type: codeModel, Message: g.timedOut(v.name)}

@@ -42,6 +42,7 @@ func TestNetHTTPOnly(t *testing.T) {
 		{"RefusedIsResent", TestRefusedIsResent},
 		{"CutShortAnswer", TestCutShortAnswer},
 		{"AnswersCannotRunScript", TestAnswersCannotRunScript},
+		{"ClientThatDoesNotRead", TestClientThatDoesNotRead},
 		{"ResponseStreaming", TestResponseStreaming},
 		{"LargeResponse", TestLargeResponse},
 		{"ModelCutShort", TestModelCutShort},

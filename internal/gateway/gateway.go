@@ -31,6 +31,9 @@ const (
 	// DefaultBodyTimeout bounds reading an invocation's body: 6 MiB at
 	// 100 KiB/s.
 	DefaultBodyTimeout = 60 * time.Second
+	// DefaultWriteTimeout bounds each write to a client that does not
+	// read its answer.
+	DefaultWriteTimeout = 30 * time.Second
 	// DefaultInstanceWait covers the start of a typical model server, so
 	// that invocations sent while the instances of a restarted Kiln start
 	// are answered rather than refused.
@@ -111,6 +114,11 @@ type Config struct {
 	// client that takes longer gets its connection closed (408 when the
 	// gateway can still answer). If zero, DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// WriteTimeout bounds each write of an answer to the client: a client
+	// that does not read for that long loses its connection. A whole
+	// answer is not bounded, so streams last. If zero,
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
 	// InstanceWait is how long an invocation waits for an instance when
 	// its endpoint (or the variant it names) has none that takes requests:
 	// while the instances of a restarted Kiln or of a new endpoint start,
@@ -159,11 +167,11 @@ type Gateway struct {
 	instanceWait time.Duration
 	// headerTimeout and bodyTimeout bound the waits for a client's
 	// request head and body.
-	headerTimeout, bodyTimeout time.Duration
-	maxBody                    int64
-	rand                       func() uint64
-	transport                  http.RoundTripper
-	ownTransport               *http.Transport
+	headerTimeout, bodyTimeout, writeTimeout time.Duration
+	maxBody                                  int64
+	rand                                     func() uint64
+	transport                                http.RoundTripper
+	ownTransport                             *http.Transport
 	// freshTransport opens a new connection for every request: for the
 	// one resend of a request whose kept-alive connection had been closed.
 	freshTransport *http.Transport
@@ -239,7 +247,10 @@ func New(cfg Config) *Gateway {
 	if g.idleTimeout <= 0 {
 		g.idleTimeout = DefaultIdleTimeout
 	}
-	g.headerTimeout, g.bodyTimeout = cfg.HeaderTimeout, cfg.BodyTimeout
+	g.headerTimeout, g.bodyTimeout, g.writeTimeout = cfg.HeaderTimeout, cfg.BodyTimeout, cfg.WriteTimeout
+	if g.writeTimeout <= 0 {
+		g.writeTimeout = DefaultWriteTimeout
+	}
 	if g.headerTimeout <= 0 {
 		g.headerTimeout = DefaultHeaderTimeout
 	}

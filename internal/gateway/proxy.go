@@ -167,6 +167,25 @@ type exchange struct {
 	routable     int
 	modelLatency time.Duration
 	modelStatus  int // the model's answer, 0 until it answers
+
+	// writeTimer cuts a write to the client that takes longer than
+	// WriteTimeout; made by the first write.
+	writeTimer clock.Timer
+}
+
+// write runs f, a write to the client, bounded by WriteTimeout on the
+// gateway's clock, and reports whether it succeeded in time.
+func (x *exchange) write(f func() bool) bool {
+	if x.writeTimer == nil {
+		rc := http.NewResponseController(x.w)
+		x.writeTimer = x.g.clock.AfterFunc(x.g.writeTimeout, func() { rc.SetWriteDeadline(aLongTimeAgo) })
+	} else {
+		x.writeTimer.Reset(x.g.writeTimeout)
+	}
+	ok := f()
+	// A timer that fired has cut the write, or will cut the next one: the
+	// connection is done either way.
+	return x.writeTimer.Stop() && ok
 }
 
 // serve routes the request and answers the client. A request the model
@@ -363,20 +382,22 @@ func (x *exchange) attempt(v *variantTable, in *instance) error {
 		rc.Flush()
 	}
 	if len(held) > 0 {
-		if _, err := x.w.Write(held); err != nil {
+		if !x.write(func() bool { _, err := x.w.Write(held); return err == nil }) {
 			x.record(statusClientClosed, false)
 			return nil
 		}
 	}
 
 	if rerr := x.pump(v, in, res, timer, func(b []byte) bool {
-		if _, err := x.w.Write(b); err != nil {
-			return false
-		}
-		if rc != nil {
-			rc.Flush()
-		}
-		return true
+		return x.write(func() bool {
+			if _, err := x.w.Write(b); err != nil {
+				return false
+			}
+			if rc != nil {
+				return rc.Flush() == nil
+			}
+			return true
+		})
 	}); rerr != nil {
 		abort(x.w)
 	}
@@ -463,10 +484,12 @@ func (x *exchange) streamEvents(ctx context.Context, v *variantTable, in *instan
 
 	enc := eventstream.NewEncoder()
 	send := func(msg eventstream.Message) bool {
-		if err := enc.Encode(x.w, msg); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
+		return x.write(func() bool {
+			if err := enc.Encode(x.w, msg); err != nil {
+				return false
+			}
+			return rc.Flush() == nil
+		})
 	}
 	part := streamMessage("event", ":event-type", "PayloadPart", "application/octet-stream")
 	rerr := x.pump(v, in, res, timer, func(b []byte) bool {

@@ -1,9 +1,13 @@
 package gateway
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kiln-serve/kiln/internal/clock"
 )
 
 // TestAnswersCannotRunScript: a model's text/html answer is served on the
@@ -73,5 +77,45 @@ func TestFastPathRefusesBadHost(t *testing.T) {
 	rc.send("POST /endpoints/ep/invocations HTTP/1.1\r\nHost: [::1]:8080\r\nContent-Length: 1\r\n\r\nx")
 	if res, body := rc.read(); res.StatusCode != 200 {
 		t.Errorf("Host [::1]:8080: got %d %q, want 200", res.StatusCode, body)
+	}
+}
+
+// TestClientThatDoesNotRead: a client that sends an invocation and never
+// reads its (large) answer loses its connection once a write to it has
+// waited WriteTimeout, on the gateway's clock, rather than holding it and
+// a model connection for good; the request is recorded as the client's.
+func TestClientThatDoesNotRead(t *testing.T) {
+	big := strings.Repeat("x", 32<<20)
+	m := newModel(t, "m", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte(big))
+	})
+	clk := clock.NewFake()
+	rec := &recorder{}
+	f := newFront(t, Config{Clock: clk, ModelTimeout: time.Hour, WriteTimeout: 10 * time.Second})
+	f.Update([]EndpointRoute{oneVariant("ep", rec, m.route("m1"))})
+	rc := dialFront(t, f)
+	rc.send(invocation("ep", "", "x"))
+	// The gateway fills the socket buffers, then waits on the client; each
+	// step of the clock gives a waiting write its time.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(rec.all()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway still writes to a client that has not read for minutes of its clock")
+		}
+		clk.Advance(5 * time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := rec.all(); len(s) != 1 || s[0].Status != statusClientClosed {
+		t.Errorf("samples %+v, want one 499", s)
+	}
+	// What the client had not read yet is there; then the connection ends.
+	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, rc.br)
+	if err != nil || n >= int64(len(big)) {
+		t.Errorf("the client read %d bytes, %v; want less than the answer, then the end of the connection", n, err)
+	}
+	if n := f.Inflight("m1"); n != 0 {
+		t.Errorf("Inflight = %d, want 0", n)
 	}
 }

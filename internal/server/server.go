@@ -150,7 +150,8 @@ func New(cfg Config) (*Server, error) {
 		// over, and hands every other request on them back to the whole mux.
 		Fallback:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
 		Authorize: s.invokeAuth(), InstanceWait: cfg.InstanceWait,
-		HeaderTimeout: cfg.timeouts().header, BodyTimeout: cfg.timeouts().invokeBody, IdleTimeout: cfg.timeouts().idle})
+		HeaderTimeout: cfg.timeouts().header, BodyTimeout: cfg.timeouts().invokeBody, IdleTimeout: cfg.timeouts().idle,
+		WriteTimeout: cfg.timeouts().write})
 	s.fleet, err = fleet.New(fleet.Config{
 		Clock:           s.clk,
 		Logger:          s.log,
