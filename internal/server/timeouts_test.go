@@ -35,6 +35,16 @@ func serveModel() {
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	mux.HandleFunc("POST /invocations", func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
+		if n, cut := map[string]int{"cut early": 7, "cut late": 64 << 10}[r.Header.Get("Accept")]; cut {
+			// A Content-Length, then less than it, then the end.
+			conn, bw, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n%s", strings.Repeat("x", n))
+				bw.Flush()
+				conn.Close()
+			}
+			return
+		}
 		if r.Header.Get("Accept") == "stream" {
 			w.Header().Set("Content-Type", "text/event-stream")
 			for i := range 10 {
@@ -62,6 +72,11 @@ const bound = 400 * time.Millisecond
 // startServer runs a real Kiln with short timeouts and an endpoint "ep" of
 // one instance of the test binary.
 func startServer(t *testing.T) string {
+	addr, _ := startKiln(t)
+	return addr
+}
+
+func startKiln(t *testing.T) (string, kiln.Service) {
 	t.Helper()
 	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), StopTimeout: 5 * time.Second,
 		PingInterval:  100 * time.Millisecond,
@@ -103,7 +118,7 @@ func startServer(t *testing.T) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return srv.Addr()
+	return srv.Addr(), svc
 }
 
 const invocation = "POST /endpoints/ep/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
@@ -216,4 +231,59 @@ func TestStreamsOutlastTimeouts(t *testing.T) {
 			t.Fatalf("got %d %q %v; want all 10 events", res.StatusCode, b, err)
 		}
 	})
+}
+
+// TestCutShortAnswerIsAModelError: a model that breaks off an answer it
+// gave a Content-Length gets the client a 424 ModelError when none of the
+// answer had gone out, and a connection cut before the body's end when
+// some had; both are recorded in the endpoint's metrics as model errors,
+// not as successes.
+func TestCutShortAnswerIsAModelError(t *testing.T) {
+	addr, svc := startKiln(t)
+	start := time.Now()
+	for _, accept := range []string{"cut early", "cut late"} {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/endpoints/ep/invocations", strings.NewReader("{}"))
+		req.Header.Set("Accept", accept)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", accept, err)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		switch accept {
+		case "cut early":
+			if res.StatusCode != http.StatusFailedDependency || err != nil || !strings.Contains(string(b), "ModelError") {
+				t.Errorf("%s: %d %q %v; want a whole 424 ModelError", accept, res.StatusCode, b, err)
+			}
+		case "cut late":
+			if res.StatusCode != 200 || err == nil {
+				t.Errorf("%s: %d, %d bytes, %v; want 200 and an error before the body's end", accept, res.StatusCode, len(b), err)
+			}
+		}
+	}
+	sum := func(metric string) float64 {
+		pts, err := svc.GetMetricStatistics(context.Background(), kiln.MetricQuery{
+			Namespace: "AWS/SageMaker", MetricName: metric, Statistic: "Sum", Period: 1,
+			Dimensions: []kiln.Dimension{{Name: "EndpointName", Value: "ep"}},
+			StartTime:  start.Add(-time.Minute), EndTime: time.Now().Add(time.Minute),
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", metric, err)
+		}
+		total := 0.0
+		for _, p := range pts {
+			total += p.Value
+		}
+		return total
+	}
+	// The metrics of the current second are complete when it ends.
+	deadline := time.Now().Add(10 * time.Second)
+	for sum("Invocations") < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	for metric, want := range map[string]float64{"Invocations": 2, "InvocationModelErrors": 2, "Invocation4XXErrors": 2} {
+		if got := sum(metric); got != want {
+			t.Errorf("%s = %v, want %v", metric, got, want)
+		}
+	}
 }
