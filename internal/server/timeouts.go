@@ -60,6 +60,12 @@ func (c *Config) timeouts() timeouts {
 // too), and an answer of the APIs and the dashboard gets another before
 // each write. Invocations get their body's deadline only: the gateway
 // bounds its own waits, and a model's answer may stream for long.
+//
+// A socket's deadlines are wall-clock times, and net/http writes the end
+// of an answer after the handler returns, where no timer of ours could
+// follow it; so these deadlines are read from the wall clock, not from the
+// server's Clock (the gateway, whose tests run on a fake clock, arms
+// timers on its Clock instead).
 func bounded(h http.Handler, t timeouts) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
