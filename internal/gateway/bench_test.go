@@ -257,7 +257,7 @@ func benchFastPath(b *testing.B, cfg Config, header string) {
 		client.in.Write(req)
 		up.in.Write(answer)
 		if c.next() != nextKeep {
-			b.Fatal("connection not kept")
+			b.Fatalf("connection not kept; the client got %q", client.out.Bytes())
 		}
 		if up.out.Len() == 0 {
 			b.Fatalf("nothing sent to the model; the client got %q", client.out.Bytes())

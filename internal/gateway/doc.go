@@ -15,8 +15,10 @@
 // what is in flight there to finish.
 //
 // The request body is read whole (up to MaxBody) into a pooled buffer, so a
-// request whose instance refuses the connection is sent once more to another
-// instance. Connections to models are kept alive and reused. The model's
+// request the model cannot have received (its instance refused the
+// connection, or the kept-alive connection had been closed) is sent once
+// more; a request a model may have received is never sent again
+// (resend.go), and a model that fails to answer it is a ModelError. Connections to models are kept alive and reused. The model's
 // answer is streamed back as it arrives; chunked and text/event-stream
 // responses are flushed after every read, so server-sent events pass through.
 //
@@ -30,7 +32,8 @@
 // Config.Authorize checks every request on either path.
 // Errors take the runtime API's JSON shape, {"__type": ..., "message": ...}
 // with X-Amzn-ErrorType, and a model's own failure becomes a 424 ModelError
-// carrying its status and body.
+// carrying its status and body. Every answer carries nosniff and a
+// sandboxing Content-Security-Policy (security.go).
 //
 // Each request is reported as a Sample to the Recorder of the fleet that
 // answered it; the server adapts the metrics store to Recorder, so this

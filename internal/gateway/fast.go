@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,12 +42,6 @@ const (
 	// fastBufSize is the read buffer of a client connection; a request
 	// head that does not fit goes to net/http.
 	fastBufSize = 8 << 10
-	// headerTimeout bounds reading a request head once its first byte has
-	// arrived, like the server's ReadHeaderTimeout.
-	headerTimeout = 10 * time.Second
-	// bodyTimeout bounds reading a request body that did not come with its
-	// head: 6 MiB at 100 KiB/s.
-	bodyTimeout = 60 * time.Second
 	// watchAfter is how long the model may work before the gateway starts
 	// reading the client's connection to notice it closing. Quicker
 	// answers never pay for that read.
@@ -71,8 +66,10 @@ type fastConn struct {
 	// and then the connection never parks.
 	raw syscall.RawConn
 	// timeout fires when the model takes longer than ModelTimeout; watch
-	// starts watching the client. Both are made once per connection.
-	timeout, watch clock.Timer
+	// starts watching the client; writeTimer cuts a write to the client
+	// that takes longer than WriteTimeout. All are made once per
+	// connection.
+	timeout, watch, writeTimer clock.Timer
 
 	// busy is set while a request is served, and Close leaves the
 	// connection be. waitTimer bounds each wait for the client: for its
@@ -95,7 +92,13 @@ type fastConn struct {
 	gone      bool // the client closed its connection
 	watching  bool
 	stopWatch bool
+	writing   bool // a write to the client is under way
+	writeCut  bool // writeExpire ended it
 	watchDone chan struct{}
+
+	// flushed is set once some of the current answer has gone to the
+	// client: a model that breaks it off then costs the connection.
+	flushed bool
 
 	pass    []byte // passed-through request header lines
 	res     upstreamResponse
@@ -162,6 +165,8 @@ func newFastConn(g *Gateway, conn net.Conn, r io.Reader) *fastConn {
 	c.watch.Stop()
 	c.waitTimer = g.clock.AfterFunc(time.Hour, c.waitExpire)
 	c.waitTimer.Stop()
+	c.writeTimer = g.clock.AfterFunc(time.Hour, c.writeExpire)
+	c.writeTimer.Stop()
 	return c
 }
 
@@ -194,7 +199,7 @@ func (c *fastConn) dropReader() {
 func (c *fastConn) takeWriter() {
 	if c.bw == nil {
 		c.bw = writers.Get().(*bufio.Writer)
-		c.bw.Reset(c.conn)
+		c.bw.Reset(clientWriter{c})
 	}
 }
 
@@ -204,6 +209,87 @@ func (c *fastConn) dropWriter() {
 		c.bw.Reset(nil)
 		writers.Put(c.bw)
 		c.bw = nil
+	}
+}
+
+// clientWriter writes to the client's connection, each write that has to
+// wait for the client bounded by WriteTimeout on the gateway's clock: a
+// client that stops reading its answers loses its connection rather than
+// holding it, and a model connection, for good. A stream is not bounded
+// between two writes. A write that need not wait, the usual case, arms no
+// timer.
+type clientWriter struct{ c *fastConn }
+
+func (w clientWriter) Write(p []byte) (int, error) {
+	c := w.c
+	if c.raw == nil {
+		c.beginWriteWait()
+		n, err := c.conn.Write(p)
+		c.endWriteWait(err)
+		return n, err
+	}
+	n, waited := 0, false
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			k, e := syscall.Write(int(fd), p[n:])
+			switch e {
+			case nil:
+				n += k
+				continue
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				if !waited {
+					waited = true
+					c.beginWriteWait()
+				}
+				return false // wait until the client makes room
+			}
+			werr = os.NewSyscallError("write", e)
+			return true
+		}
+		return true
+	})
+	if werr != nil {
+		err = werr
+	}
+	if waited {
+		c.endWriteWait(err)
+	}
+	return n, err
+}
+
+// beginWriteWait arms the write timer for a write that waits for the
+// client; endWriteWait disarms it, and takes back the deadline it set if
+// it fired as the write ended anyway.
+func (c *fastConn) beginWriteWait() {
+	c.mu.Lock()
+	c.writing = true
+	c.mu.Unlock()
+	c.writeTimer.Reset(c.g.writeTimeout)
+}
+
+func (c *fastConn) endWriteWait(err error) {
+	c.writeTimer.Stop()
+	c.mu.Lock()
+	c.writing = false
+	cut := c.writeCut
+	c.writeCut = false
+	c.mu.Unlock()
+	if cut && err == nil {
+		c.conn.SetWriteDeadline(time.Time{})
+	}
+}
+
+// writeExpire runs when the write timer fires: a write still under way
+// gets a deadline in the past, which ends it.
+func (c *fastConn) writeExpire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writing {
+		c.writeCut = true
+		c.conn.SetWriteDeadline(aLongTimeAgo)
 	}
 }
 
@@ -435,6 +521,7 @@ func (c *fastConn) forget() {
 	c.timeout.Stop()
 	c.watch.Stop()
 	c.waitTimer.Stop()
+	c.writeTimer.Stop()
 }
 
 func (c *fastConn) close() {
@@ -497,7 +584,7 @@ func (c *fastConn) next() nextResult {
 		body = buf.AvailableBuffer()[:req.contentLength]
 		wait := c.br.Buffered() < len(body)
 		if wait {
-			c.beginWait(bodyTimeout)
+			c.beginWait(c.g.bodyTimeout)
 		}
 		_, err := io.ReadFull(c.br, body)
 		if wait {
@@ -536,7 +623,7 @@ func (c *fastConn) next() nextResult {
 }
 
 // peekHead returns the next request's head from the read buffer. When it
-// has not all arrived, the rest gets headerTimeout to come.
+// has not all arrived, the rest gets HeaderTimeout to come.
 func (c *fastConn) peekHead() ([]byte, error) {
 	if n := c.br.Buffered(); n > 0 {
 		// The usual case: the whole head came in one segment.
@@ -545,7 +632,7 @@ func (c *fastConn) peekHead() ([]byte, error) {
 			return b[:end], err
 		}
 	}
-	c.beginWait(headerTimeout)
+	c.beginWait(c.g.headerTimeout)
 	defer c.endWait()
 	return peekHead(c.br)
 }
@@ -596,6 +683,10 @@ func (c *fastConn) parseHead(head []byte) (req fastRequest, ok bool) {
 		var seen *bool
 		switch {
 		case equalFold(name, "host"):
+			// net/http answers 400 to a Host it refuses.
+			if !validHost(value) {
+				return req, false
+			}
 			hosts++
 		case equalFold(name, "content-length"):
 			n, ok := parseLength(value)
@@ -830,19 +921,14 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 	sent := g.clock.Now()
 	c.begin(uc, sent)
 	res := &c.res
-	var got bool
-	if err = uc.writeRequest(in.addr, c.pass, body); err == nil {
-		got, err = uc.readResponseHead(res)
-	}
-	if err != nil && !got && uc.reused && !c.cancelled() {
+	err = c.send(uc, in, body, res)
+	if err != nil && mayResend(err) && uc.reused && !c.cancelled() {
 		// A kept-alive connection the model had closed: once more on a
 		// fresh one, as net/http's Transport does.
 		uc.conn.Close()
 		if uc, err = g.dial(in); err == nil {
 			c.setUpstream(uc)
-			if err = uc.writeRequest(in.addr, c.pass, body); err == nil {
-				_, err = uc.readResponseHead(res)
-			}
+			err = c.send(uc, in, body, res)
 		}
 	}
 	now := g.clock.Now()
@@ -861,8 +947,16 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 			release()
 			g.record(f, v.routable, start, modelLatency, 0, statusClientClosed, false)
 			return false, nil
+		case mayResend(err):
+			return false, err
 		}
-		return false, err
+		// The model may have read the request: it is not sent again.
+		g.log.Warn("gateway: model failed to answer", "endpoint", endpoint, "variant", v.name,
+			"instance", in.id, "err", err)
+		release()
+		g.record(f, v.routable, start, modelLatency, 0, http.StatusFailedDependency, true)
+		e := g.failedToAnswer(v.name, endpoint, failureOf(err))
+		return c.writeError(http.StatusFailedDependency, codeModel, "", &e, v.name), nil
 	}
 
 	rec := func(status int, modelErr bool) {
@@ -893,6 +987,7 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 	}
 	contentLength := res.contentLength
 	uc.br.Discard(res.headLen)
+	c.flushed = len(b) > c.bw.Available()
 	c.bw.Write(b)
 
 	var status int
@@ -909,12 +1004,44 @@ func (c *fastConn) attempt(start time.Time, endpoint string, body []byte, v *var
 		in.putConn(uc)
 	}
 	if modelErr {
+		// The model broke its answer off, or timed out in the middle of
+		// it: a model error, whatever status it began with.
 		g.log.Warn("gateway: model response cut short", "endpoint", endpoint, "variant", v.name, "instance", in.id)
+		release()
+		g.record(f, v.routable, start, modelLatency, 0, status, true)
+		if c.flushed {
+			// The client has the head: the connection is cut before the
+			// body's end, so that it cannot take the answer for whole.
+			return false, nil
+		}
+		// None of it has gone out: a ModelError takes its place.
+		c.bw.Reset(clientWriter{c})
+		e := g.failedToAnswer(v.name, endpoint, cutShort)
+		if timedOut {
+			e = errorBody{Type: codeModel, Message: g.timedOut(v.name)}
+		}
+		return c.writeError(http.StatusFailedDependency, codeModel, "", &e, v.name) && !gone, nil
 	}
 	rec(status, modelErr)
 	// The rest of the answer goes out after it is recorded, as net/http
 	// flushes a handler's answer after the handler returns.
 	return complete && !gone && c.bw.Flush() == nil, nil
+}
+
+// send writes the request to the model on uc and reads the head of its
+// answer. A failure is an unsentError when the model cannot have received
+// the request whole (see mayResend).
+func (c *fastConn) send(uc *upstreamConn, in *instance, body []byte, res *upstreamResponse) error {
+	if err := uc.writeRequest(in.addr, c.pass, body); err != nil {
+		return err
+	}
+	got, err := uc.readResponseHead(res)
+	if err != nil && !got && uc.unacknowledged() {
+		// The connection had been closed by the model when the request
+		// reached it (a kept-alive one, usually).
+		return &unsentError{err}
+	}
+	return err
 }
 
 // copyBody copies a body of known length through the buffers, so a small
@@ -928,6 +1055,9 @@ func (c *fastConn) copyBody(uc *upstreamConn, n int64) (status int, modelErr, co
 			}
 		}
 		p, _ := uc.br.Peek(int(min(int64(uc.br.Buffered()), n)))
+		if len(p) > c.bw.Available() {
+			c.flushed = true // the write sends what the buffer holds
+		}
 		if _, err := c.bw.Write(p); err != nil {
 			return statusClientClosed, false, false
 		}
@@ -940,6 +1070,7 @@ func (c *fastConn) copyBody(uc *upstreamConn, n int64) (status int, modelErr, co
 // stream passes a body through as it arrives, chunked, flushing after every
 // read so that server-sent events reach the client at once.
 func (c *fastConn) stream(uc *upstreamConn, chunked bool, n int64) (status int, modelErr, complete bool) {
+	c.flushed = true
 	if c.bw.Flush() != nil {
 		return statusClientClosed, false, false
 	}
@@ -1001,8 +1132,9 @@ func skipTrailer(br *bufio.Reader) bool {
 }
 
 // readFailed tells why reading the model's body failed: the client went
-// away, the model timed out, or the model cut its answer short. The status
-// line is out, so the client's connection is closed either way.
+// away, or the model timed out or cut its answer short (a model error,
+// recorded as the 424 it is answered with when none of the answer has
+// gone out yet).
 func (c *fastConn) readFailed() (status int, modelErr, complete bool) {
 	c.mu.Lock()
 	gone := c.gone
@@ -1010,7 +1142,7 @@ func (c *fastConn) readFailed() (status int, modelErr, complete bool) {
 	if gone {
 		return statusClientClosed, false, false
 	}
-	return http.StatusOK, true, false
+	return http.StatusFailedDependency, true, false
 }
 
 // modelFailed answers 424 ModelError for a model that answered non-2xx.
@@ -1053,7 +1185,8 @@ func (c *fastConn) appendCommon(b []byte, now time.Time) []byte {
 	}
 	b = append(b, "\r\nDate: "...)
 	b = append(b, c.date...)
-	return append(b, "\r\n"...)
+	b = append(b, "\r\n"...)
+	return append(b, securityHead...)
 }
 
 // writeError answers with the runtime API's JSON error, e if not nil, else
@@ -1187,7 +1320,7 @@ func (g *Gateway) handBack(conn net.Conn) {
 		g.fallbackLn = newChanListener(conn.LocalAddr())
 		g.fallbackSrv = &http.Server{
 			Handler:           g.fallback,
-			ReadHeaderTimeout: headerTimeout,
+			ReadHeaderTimeout: g.headerTimeout,
 			IdleTimeout:       g.idleTimeout,
 			ErrorLog:          slogLogger(g.log),
 		}

@@ -38,6 +38,11 @@ func TestNetHTTPOnly(t *testing.T) {
 		{"ModelTimeout", TestModelTimeout},
 		{"DeadInstanceIsRetried", TestDeadInstanceIsRetried},
 		{"ModelClosedKeptAliveConn", TestModelClosedKeptAliveConn},
+		{"AtMostOnce", TestAtMostOnce},
+		{"RefusedIsResent", TestRefusedIsResent},
+		{"CutShortAnswer", TestCutShortAnswer},
+		{"AnswersCannotRunScript", TestAnswersCannotRunScript},
+		{"ClientThatDoesNotRead", TestClientThatDoesNotRead},
 		{"ResponseStreaming", TestResponseStreaming},
 		{"LargeResponse", TestLargeResponse},
 		{"ModelCutShort", TestModelCutShort},
@@ -507,8 +512,8 @@ func (f *front) takenOver() int {
 }
 
 // TestSlowClient checks that a client that stops in the middle of a request,
-// in its head or in its body, loses its connection after headerTimeout or
-// bodyTimeout, on the gateway's clock.
+// in its head or in its body, loses its connection after HeaderTimeout or
+// BodyTimeout, on the gateway's clock.
 func TestSlowClient(t *testing.T) {
 	m := echoModel(t)
 	for _, tt := range []struct {
@@ -516,8 +521,8 @@ func TestSlowClient(t *testing.T) {
 		partial string
 		limit   time.Duration
 	}{
-		{"head", "POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\n", headerTimeout},
-		{"body", "POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\nContent-Length: 10\r\n\r\nabc", bodyTimeout},
+		{"head", "POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\n", DefaultHeaderTimeout},
+		{"body", "POST /endpoints/ep/invocations HTTP/1.1\r\nHost: kiln\r\nContent-Length: 10\r\n\r\nabc", DefaultBodyTimeout},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := clock.NewFake()
@@ -542,7 +547,7 @@ func TestSlowClient(t *testing.T) {
 }
 
 // TestSlowFirstBody checks that a body that stalls in a connection's first
-// request, which net/http reads, gets a 408 after bodyTimeout on the
+// request, which net/http reads, gets a 408 after BodyTimeout on the
 // gateway's clock.
 func TestSlowFirstBody(t *testing.T) {
 	m := echoModel(t)
@@ -556,7 +561,7 @@ func TestSlowFirstBody(t *testing.T) {
 	if err := clk.BlockUntilContext(ctx, 1); err != nil {
 		t.Fatalf("no timer for the body: %v", err)
 	}
-	clk.Advance(bodyTimeout + time.Second)
+	clk.Advance(DefaultBodyTimeout + time.Second)
 	if res, body := rc.read(); res.StatusCode != http.StatusRequestTimeout || !strings.Contains(body, "did not arrive within 1m0s") {
 		t.Errorf("got %d %s", res.StatusCode, body)
 	}

@@ -25,6 +25,15 @@ const (
 	// pools (Go's http.Transport keeps idle connections for 90 s), so
 	// that clients, not the gateway, usually close idle connections.
 	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultHeaderTimeout bounds reading a request head once its first
+	// byte has arrived.
+	DefaultHeaderTimeout = 10 * time.Second
+	// DefaultBodyTimeout bounds reading an invocation's body: 6 MiB at
+	// 100 KiB/s.
+	DefaultBodyTimeout = 60 * time.Second
+	// DefaultWriteTimeout bounds each write to a client that does not
+	// read its answer.
+	DefaultWriteTimeout = 30 * time.Second
 	// DefaultInstanceWait covers the start of a typical model server, so
 	// that invocations sent while the instances of a restarted Kiln start
 	// are answered rather than refused.
@@ -83,7 +92,9 @@ type Config struct {
 	Rand func() uint64
 	// Transport sends requests to models. If nil, the Gateway uses its own
 	// http.Transport tuned for many keep-alive connections to few hosts,
-	// which Close closes.
+	// which Close closes. It must report httptrace's GotConn and
+	// WroteRequest, as http.Transport does: a failed request it has not
+	// reported written whole is sent again.
 	Transport http.RoundTripper
 	// DialTimeout bounds connecting to a model. If zero,
 	// DefaultDialTimeout.
@@ -93,6 +104,21 @@ type Config struct {
 	// zero, DefaultIdleTimeout. A server in front should give its
 	// http.Server the same IdleTimeout.
 	IdleTimeout time.Duration
+	// HeaderTimeout bounds reading a request head on a connection the
+	// Gateway took over, from its first byte (and on the server it hands
+	// connections back to); a server in front should give its
+	// http.Server the same ReadHeaderTimeout. If zero,
+	// DefaultHeaderTimeout.
+	HeaderTimeout time.Duration
+	// BodyTimeout bounds reading an invocation's body, on either path; a
+	// client that takes longer gets its connection closed (408 when the
+	// gateway can still answer). If zero, DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// WriteTimeout bounds each write of an answer to the client: a client
+	// that does not read for that long loses its connection. A whole
+	// answer is not bounded, so streams last. If zero,
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
 	// InstanceWait is how long an invocation waits for an instance when
 	// its endpoint (or the variant it names) has none that takes requests:
 	// while the instances of a restarted Kiln or of a new endpoint start,
@@ -139,10 +165,13 @@ type Gateway struct {
 	modelTimeout time.Duration
 	idleTimeout  time.Duration
 	instanceWait time.Duration
-	maxBody      int64
-	rand         func() uint64
-	transport    http.RoundTripper
-	ownTransport *http.Transport
+	// headerTimeout and bodyTimeout bound the waits for a client's
+	// request head and body.
+	headerTimeout, bodyTimeout, writeTimeout time.Duration
+	maxBody                                  int64
+	rand                                     func() uint64
+	transport                                http.RoundTripper
+	ownTransport                             *http.Transport
 	// freshTransport opens a new connection for every request: for the
 	// one resend of a request whose kept-alive connection had been closed.
 	freshTransport *http.Transport
@@ -217,6 +246,16 @@ func New(cfg Config) *Gateway {
 	}
 	if g.idleTimeout <= 0 {
 		g.idleTimeout = DefaultIdleTimeout
+	}
+	g.headerTimeout, g.bodyTimeout, g.writeTimeout = cfg.HeaderTimeout, cfg.BodyTimeout, cfg.WriteTimeout
+	if g.writeTimeout <= 0 {
+		g.writeTimeout = DefaultWriteTimeout
+	}
+	if g.headerTimeout <= 0 {
+		g.headerTimeout = DefaultHeaderTimeout
+	}
+	if g.bodyTimeout <= 0 {
+		g.bodyTimeout = DefaultBodyTimeout
 	}
 	if g.instanceWait == 0 {
 		g.instanceWait = DefaultInstanceWait

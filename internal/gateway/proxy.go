@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"os"
 	"strconv"
 	"strings"
@@ -109,7 +108,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// The rest of the body is not waited for.
 			w.Header()["Connection"] = []string{"close"}
 			writeError(w, http.StatusRequestTimeout, codeValidation,
-				fmt.Sprintf("The request body did not arrive within %s.", bodyTimeout))
+				fmt.Sprintf("The request body did not arrive within %s.", g.bodyTimeout))
 		default:
 			writeError(w, http.StatusBadRequest, codeValidation, "Could not read the request body: "+err.Error())
 		}
@@ -143,7 +142,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.serve()
 }
 
-// readBody reads the request body into buf; it has bodyTimeout, on the
+// readBody reads the request body into buf; it has BodyTimeout, on the
 // gateway's clock, to arrive.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
 	if r.Body == nil || r.Body == http.NoBody {
@@ -154,7 +153,7 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Bu
 		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	rc := http.NewResponseController(w)
-	stalled := g.clock.AfterFunc(bodyTimeout, func() { rc.SetReadDeadline(aLongTimeAgo) })
+	stalled := g.clock.AfterFunc(g.bodyTimeout, func() { rc.SetReadDeadline(aLongTimeAgo) })
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxBody))
 	stalled.Stop()
 	if err == nil {
@@ -180,6 +179,25 @@ type exchange struct {
 	routable     int
 	modelLatency time.Duration
 	modelStatus  int // the model's answer, 0 until it answers
+
+	// writeTimer cuts a write to the client that takes longer than
+	// WriteTimeout; made by the first write.
+	writeTimer clock.Timer
+}
+
+// write runs f, a write to the client, bounded by WriteTimeout on the
+// gateway's clock, and reports whether it succeeded in time.
+func (x *exchange) write(f func() bool) bool {
+	if x.writeTimer == nil {
+		rc := http.NewResponseController(x.w)
+		x.writeTimer = x.g.clock.AfterFunc(x.g.writeTimeout, func() { rc.SetWriteDeadline(aLongTimeAgo) })
+	} else {
+		x.writeTimer.Reset(x.g.writeTimeout)
+	}
+	ok := f()
+	// A timer that fired has cut the write, or will cut the next one: the
+	// connection is done either way.
+	return x.writeTimer.Stop() && ok
 }
 
 // serve routes the request and answers the client. A request the model
@@ -284,15 +302,17 @@ func (x *exchange) attempt(v *variantTable, in *instance) error {
 	timer := g.clock.AfterFunc(g.modelTimeout, func() { cancel(errModelTimeout) })
 	defer timer.Stop()
 
-	var reused atomic.Bool
-	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(c httptrace.GotConnInfo) { reused.Store(c.Reused) }})
+	var tr sendTrace
 	sent := g.clock.Now()
-	res, err := g.transport.RoundTrip(x.upstreamRequest(traced, in))
-	if err != nil && reused.Load() && ctx.Err() == nil {
+	res, err := g.transport.RoundTrip(x.upstreamRequest(tr.context(ctx), in))
+	err = tr.classify(err)
+	if err != nil && mayResend(err) && tr.reused.Load() && ctx.Err() == nil {
 		// A kept-alive connection the model had closed (net/http resends
 		// a POST itself only if none of it went out): once more on a
 		// fresh connection, as the fast path does.
-		res, err = g.freshTransport.RoundTrip(x.upstreamRequest(ctx, in))
+		tr = sendTrace{}
+		res, err = g.freshTransport.RoundTrip(x.upstreamRequest(tr.context(ctx), in))
+		err = tr.classify(err)
 	}
 	x.modelLatency = g.clock.Since(sent)
 	if err != nil {
@@ -303,8 +323,14 @@ func (x *exchange) attempt(v *variantTable, in *instance) error {
 		case x.r.Context().Err() != nil:
 			x.record(statusClientClosed, false)
 			return nil
+		case mayResend(err):
+			return err
 		}
-		return err
+		// The model may have read the request: it is not sent again.
+		x.g.log.Warn("gateway: model failed to answer", "endpoint", x.endpoint, "variant", v.name,
+			"instance", in.id, "err", err)
+		x.failedToAnswer(v, failureOf(err))
+		return nil
 	}
 	defer res.Body.Close()
 	x.modelStatus = res.StatusCode
@@ -316,6 +342,31 @@ func (x *exchange) attempt(v *variantTable, in *instance) error {
 	if x.stream {
 		x.streamEvents(ctx, v, in, res, timer)
 		return nil
+	}
+
+	streaming := res.ContentLength < 0 || isEventStream(res.Header)
+	var held []byte
+	if !streaming && res.ContentLength > 0 {
+		// The answer's first bytes are held back with its head, as the
+		// fast path's write buffer holds them, so that a model that
+		// breaks off early gets the client a ModelError rather than a
+		// cut connection.
+		bufp := copyPool.Get().(*[]byte)
+		defer copyPool.Put(bufp)
+		held = (*bufp)[:min(res.ContentLength, holdSize)]
+		if err := x.readHeld(res.Body, held, timer); err != nil {
+			switch {
+			case context.Cause(ctx) == errModelTimeout:
+				x.fail(http.StatusFailedDependency, codeModel, true, g.timedOut(v.name))
+			case x.r.Context().Err() != nil:
+				x.record(statusClientClosed, false)
+			default:
+				g.log.Warn("gateway: model response cut short", "endpoint", x.endpoint, "variant", v.name,
+					"instance", in.id, "err", err)
+				x.failedToAnswer(v, cutShort)
+			}
+			return nil
+		}
 	}
 
 	h := x.w.Header()
@@ -330,7 +381,7 @@ func (x *exchange) attempt(v *variantTable, in *instance) error {
 		h[hCustomAttributes] = ca
 	}
 	h[hInvokedVariant] = v.header
-	streaming := res.ContentLength < 0 || isEventStream(res.Header)
+	setSecurityHeaders(h)
 	if !streaming {
 		h[hContentLength] = []string{strconv.FormatInt(res.ContentLength, 10)}
 	}
@@ -342,15 +393,23 @@ func (x *exchange) attempt(v *variantTable, in *instance) error {
 		rc = http.NewResponseController(x.w)
 		rc.Flush()
 	}
+	if len(held) > 0 {
+		if !x.write(func() bool { _, err := x.w.Write(held); return err == nil }) {
+			x.record(statusClientClosed, false)
+			return nil
+		}
+	}
 
 	if rerr := x.pump(v, in, res, timer, func(b []byte) bool {
-		if _, err := x.w.Write(b); err != nil {
-			return false
-		}
-		if rc != nil {
-			rc.Flush()
-		}
-		return true
+		return x.write(func() bool {
+			if _, err := x.w.Write(b); err != nil {
+				return false
+			}
+			if rc != nil {
+				return rc.Flush() == nil
+			}
+			return true
+		})
 	}); rerr != nil {
 		abort(x.w)
 	}
@@ -385,10 +444,36 @@ func (x *exchange) pump(v *variantTable, in *instance, res *http.Response, timer
 		default:
 			x.g.log.Warn("gateway: model response cut short", "endpoint", x.endpoint, "variant", v.name,
 				"instance", in.id, "err", rerr)
-			x.record(http.StatusOK, true)
+			// The client's connection is cut (or, in an event stream, told
+			// of the failure): a model error, as a 424 would be.
+			x.modelStatus = 0
+			x.record(http.StatusFailedDependency, true)
 			return rerr
 		}
 	}
+}
+
+// holdSize is how much of a sized answer the net/http path reads before
+// it sends the head, about what the fast path's write buffer holds.
+const holdSize = 4 << 10
+
+// readHeld fills held from the model's body, giving the model another
+// ModelTimeout after each read.
+func (x *exchange) readHeld(body io.Reader, held []byte, timer clock.Timer) error {
+	for n := 0; n < len(held); {
+		k, err := body.Read(held[n:])
+		n += k
+		if k > 0 {
+			timer.Reset(x.g.modelTimeout)
+		}
+		if err == io.EOF && n < len(held) {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil && err != io.EOF {
+			return err
+		}
+	}
+	return nil
 }
 
 // streamEvents answers InvokeEndpointWithResponseStream: the model's body,
@@ -404,16 +489,19 @@ func (x *exchange) streamEvents(ctx context.Context, v *variantTable, in *instan
 		h[hCustomAttributes] = ca
 	}
 	h[hInvokedVariant] = v.header
+	setSecurityHeaders(h)
 	x.w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(x.w)
 	rc.Flush()
 
 	enc := eventstream.NewEncoder()
 	send := func(msg eventstream.Message) bool {
-		if err := enc.Encode(x.w, msg); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
+		return x.write(func() bool {
+			if err := enc.Encode(x.w, msg); err != nil {
+				return false
+			}
+			return rc.Flush() == nil
+		})
 	}
 	part := streamMessage("event", ":event-type", "PayloadPart", "application/octet-stream")
 	rerr := x.pump(v, in, res, timer, func(b []byte) bool {
@@ -485,6 +573,16 @@ func (x *exchange) upstreamRequest(ctx context.Context, in *instance) *http.Requ
 		req.GetBody = func() (io.ReadCloser, error) { return newUpstreamBody(x.body, x.openBodies), nil }
 	}
 	return req.WithContext(ctx)
+}
+
+// failedToAnswer answers 424 ModelError for a model that gave no usable
+// answer (how says why) and records it as a model error.
+func (x *exchange) failedToAnswer(v *variantTable, how string) {
+	x.modelStatus = 0
+	e := x.g.failedToAnswer(v.name, x.endpoint, how)
+	x.w.Header()[hInvokedVariant] = v.header
+	writeErrorBody(x.w, http.StatusFailedDependency, e)
+	x.record(http.StatusFailedDependency, true)
 }
 
 // modelFailed answers 424 ModelError for a model that answered non-2xx.

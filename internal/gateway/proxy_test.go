@@ -336,14 +336,17 @@ func TestDeadInstanceIsRetried(t *testing.T) {
 			t.Errorf("after the kill got %v, want all 300 answered by alive", got)
 		}
 	})
-	t.Run("connection reset", func(t *testing.T) {
+	t.Run("closed after reading the request", func(t *testing.T) {
+		// The model may have acted on the request: it is not sent again.
 		f.Update([]EndpointRoute{oneVariant("ep", rec, alive.route("a"), reset.route("r"))})
-		got := f.load(t, "ep", 100, 4, nil, byBody)
-		if got["alive"] != 100 {
-			t.Errorf("got %v, want all 100 answered by alive", got)
-		}
-		if reset.calls.Load() == 0 {
-			t.Error("the resetting instance was never tried")
+		got := f.load(t, "ep", 100, 4, nil, func(r result) string {
+			if r.status == http.StatusFailedDependency {
+				return decodeError(t, r).Type
+			}
+			return byBody(r)
+		})
+		if n := reset.calls.Load(); n == 0 || got["ModelError"] != int(n) || got["alive"] != 100-int(n) {
+			t.Errorf("got %v with %d requests to the closing instance; want a ModelError for each of those, and the rest answered by alive", got, n)
 		}
 	})
 	t.Run("only instance dead", func(t *testing.T) {
@@ -447,10 +450,10 @@ func TestLargeResponse(t *testing.T) {
 func TestModelCutShort(t *testing.T) {
 	m := newModel(t, "m", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Accept") == "sized" {
-			w.Header().Set("Content-Length", "1000")
+			w.Header().Set("Content-Length", "100000")
 		}
 		w.WriteHeader(200)
-		io.WriteString(w, "partial")
+		io.WriteString(w, strings.Repeat("partial ", 4096))
 		w.(http.Flusher).Flush()
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
@@ -480,8 +483,8 @@ func TestModelCutShort(t *testing.T) {
 			for len(rec.all()) == 0 && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
 			}
-			if s := rec.all(); len(s) != 1 || !s[0].ModelError {
-				t.Errorf("samples %+v, want one model error", s)
+			if s := rec.all(); len(s) != 1 || !s[0].ModelError || s[0].Status != 424 || s[0].ModelStatus != 0 {
+				t.Errorf("samples %+v, want one 424 model error", s)
 			}
 		})
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The fast path's client for models: HTTP/1.1 over keep-alive connections
@@ -36,6 +38,7 @@ type upstreamConn struct {
 	br      *bufio.Reader // reads through upstreamReader
 	buf     []byte        // the request head, and small bodies with it
 	reused  bool          // it served a request before this one
+	sent    int64         // bytes of requests written on it
 }
 
 // newUpstreamConn wraps a connection to a model.
@@ -99,11 +102,13 @@ func (r upstreamReader) Read(p []byte) (int, error) {
 	case werr == syscall.EAGAIN:
 		// The socket's buffer is full: the rest goes out the usual way.
 		if _, err := uc.conn.Write(b[wrote:]); err != nil {
-			return 0, err
+			return 0, &unsentError{err}
 		}
 		return uc.conn.Read(p)
 	case werr != nil:
-		return 0, os.NewSyscallError("write", werr)
+		return 0, &unsentError{os.NewSyscallError("write", werr)}
+	case err != nil && wrote < len(b):
+		return 0, &unsentError{err}
 	case err != nil:
 		return 0, err // a deadline, or the connection closed
 	case rerr != nil:
@@ -165,9 +170,28 @@ func (in *instance) closeIdle() {
 func (g *Gateway) dial(in *instance) (*upstreamConn, error) {
 	c, err := g.dialer.Dial("tcp", in.addr)
 	if err != nil {
-		return nil, err
+		return nil, &unsentError{err}
 	}
 	return newUpstreamConn(c), nil
+}
+
+// unacknowledged reports whether the model's side of the connection has
+// not acknowledged all the requests written on it. A model's kernel
+// acknowledges what reaches an open socket, whether or not the model reads
+// it; so a request that was never acknowledged reached a connection the
+// model had closed (its kernel answered with a reset), and the model cannot
+// have read it. Asked only after a failure, it costs a request nothing.
+func (uc *upstreamConn) unacknowledged() bool {
+	if uc.raw == nil {
+		return false
+	}
+	var info *unix.TCPInfo
+	err := uc.raw.Control(func(fd uintptr) {
+		info, _ = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	})
+	// A kernel older than Linux 4.2 fills in neither count: nothing is
+	// known, so nothing is resent.
+	return err == nil && info != nil && info.Segs_out > 0 && info.Bytes_acked < uint64(uc.sent)
 }
 
 // smallBody is the size up to which a request body is copied behind its
@@ -186,17 +210,20 @@ func (uc *upstreamConn) writeRequest(host string, pass, body []byte) error {
 	b = append(b, "\r\n"...)
 	b = append(b, pass...)
 	b = append(b, "\r\n"...)
+	uc.sent += int64(len(b) + len(body))
 	var err error
 	if len(body) <= smallBody {
 		b = append(b, body...)
 		if uc.raw != nil {
 			uc.pending = b // written by the first read of the answer
-		} else {
-			_, err = uc.conn.Write(b)
+		} else if _, err = uc.conn.Write(b); err != nil {
+			err = &unsentError{err}
 		}
 	} else {
 		bufs := net.Buffers{b, body}
-		_, err = bufs.WriteTo(uc.conn)
+		if _, err = bufs.WriteTo(uc.conn); err != nil {
+			err = &unsentError{err}
+		}
 	}
 	if cap(b) <= 4*smallBody {
 		uc.buf = b[:0]

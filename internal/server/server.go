@@ -81,6 +81,10 @@ type Config struct {
 	AuthFailureEvery time.Duration
 	// Quotas bound what clients can make Kiln store; if nil, DefaultQuotas.
 	Quotas *Quotas
+	// HeaderTimeout, BodyTimeout, InvokeBodyTimeout, WriteTimeout and
+	// IdleTimeout bound the waits for a client on every connection (see
+	// timeouts.go); zero means DefaultHeaderTimeout and so on.
+	HeaderTimeout, BodyTimeout, InvokeBodyTimeout, WriteTimeout, IdleTimeout time.Duration
 	// Clock defaults to the wall clock.
 	Clock clock.Clock
 	// Logger defaults to a discarding logger.
@@ -180,7 +184,9 @@ func New(cfg Config) (*Server, error) {
 		// The gateway serves the invocations of the connections it takes
 		// over, and hands every other request on them back to the whole mux.
 		Fallback:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
-		Authorize: s.guardInvocations(s.invokeAuth()), InstanceWait: cfg.InstanceWait})
+		Authorize: s.guardInvocations(s.invokeAuth()), InstanceWait: cfg.InstanceWait,
+		HeaderTimeout: cfg.timeouts().header, BodyTimeout: cfg.timeouts().invokeBody, IdleTimeout: cfg.timeouts().idle,
+		WriteTimeout: cfg.timeouts().write})
 	s.fleet, err = fleet.New(fleet.Config{
 		Clock:           s.clk,
 		Logger:          s.log,
@@ -230,7 +236,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.svc.notify = s.ctrl.Notify
 	s.health = newHealthMetrics(s.reg, s)
-	s.handler = s.routes()
+	s.handler = bounded(s.routes(), cfg.timeouts())
 	return s, nil
 }
 
@@ -342,7 +348,8 @@ func (s *Server) Run(ctx context.Context) error {
 	run("alarm watch", func(ctx context.Context) error { return s.watchAlarms(ctx, alarmRev+1) })
 	run("router", s.routeLoop)
 
-	httpSrv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: gateway.DefaultIdleTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	to := s.cfg.timeouts()
+	httpSrv := &http.Server{Handler: s.handler, ReadHeaderTimeout: to.header, IdleTimeout: to.idle, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
