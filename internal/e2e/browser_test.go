@@ -315,7 +315,7 @@ func TestBrowserCannotSignInOrOutCrossSite(t *testing.T) {
 			t.Fatalf("read the cookies: %v", err)
 		}
 		for _, c := range res.Cookies {
-			if c.Name == "kiln_token" {
+			if c.Name == "kiln_session" {
 				return c.Value
 			}
 		}
@@ -323,14 +323,17 @@ func TestBrowserCannotSignInOrOutCrossSite(t *testing.T) {
 	}
 
 	pg.do("open the dashboard", chromedp.Navigate(p.url+"/ui/"))
-	pg.waitJS("the sign-in form", 10*time.Second, `location.pathname === '/ui/login' && document.getElementById('token') !== null`)
-	pg.do("type the token", chromedp.SendKeys(chromedp.ID("token"), secret))
-	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))); err != nil {
+	pg.waitJS("the sign-in form", 10*time.Second, `location.pathname === '/ui/login' && document.getElementById('access_key_id') !== null`)
+	pg.do("type the access key", chromedp.SendKeys(chromedp.ID("access_key_id"), "KILNUSER"), chromedp.SendKeys(chromedp.ID("secret_access_key"), secret))
+	submitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(submitCtx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))); err != nil {
 		t.Fatalf("submit the form: %v", err)
 	}
 	pg.waitJS("the overview", 10*time.Second, `location.pathname === '/ui/'`)
-	if got := cookie(); got != secret {
-		t.Fatalf("after signing in the cookie holds %q, want the secret", got)
+	session := cookie()
+	if session == "" {
+		t.Fatal("after signing in the browser holds no kiln_session cookie")
 	}
 
 	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -345,14 +348,17 @@ func TestBrowserCannotSignInOrOutCrossSite(t *testing.T) {
 			t.Fatalf("post %s: %v", path, err)
 		}
 	}
-	post("/ui/login", fmt.Sprintf(`{token: %q, next: '/ui/'}`, attackerSecret))
-	if got := cookie(); got != secret {
-		t.Errorf("after the page's sign-in the cookie holds %q, want the user's secret still", got)
+	post("/ui/login", fmt.Sprintf(`{access_key_id: 'KILNOTHER', secret_access_key: %q, next: '/ui/'}`, attackerSecret))
+	if got := cookie(); got != session {
+		t.Errorf("after the page's sign-in the session cookie is %q, want the user's session %q still", got, session)
 	}
 	post("/ui/logout", `{}`)
-	if got := cookie(); got != secret {
-		t.Errorf("after the page's sign-out the cookie holds %q, want the user's secret still", got)
+	if got := cookie(); got != session {
+		t.Errorf("after the page's sign-out the session cookie is %q, want the user's session %q still", got, session)
 	}
+	// The session the page tried to end still works.
+	pg.do("open the dashboard again", chromedp.Navigate(p.url+"/ui/"))
+	pg.waitJS("the overview, still signed in", 10*time.Second, `location.pathname === '/ui/' && document.getElementById('overview') !== null`)
 }
 
 // TestAllowedHost: kiln serve --allowed-host (and KILN_ALLOWED_HOSTS) adds
