@@ -62,10 +62,16 @@ func (t *sendTrace) context(ctx context.Context) context.Context {
 }
 
 // classify returns err, a RoundTrip's failure, as an unsentError when the
-// model cannot have received the request whole: no connection was made, or
-// the write of the request failed or never began.
+// model cannot have received any of the request: no connection was made,
+// or the write on a kept-alive connection failed or never began (the model
+// had closed it). A write that failed on a fresh connection may have
+// delivered part of the request, its head say, to a model that acted on
+// it: that is not resent.
 func (t *sendTrace) classify(err error) error {
 	if err == nil || t.wrote.Load() == 1 {
+		return err
+	}
+	if t.conns.Load() > 0 && !t.reused.Load() {
 		return err
 	}
 	return &unsentError{err}
