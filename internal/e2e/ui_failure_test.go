@@ -76,6 +76,27 @@ func TestDashboardShowsTheFailure(t *testing.T) {
 		t.Errorf("after the failing canary the page's outcome notice is %q, want failed", got)
 	}
 
+	// A long reason (a judge's runs to 600 characters) shows its start, with
+	// the whole a click away.
+	long, err := chromedp.Run(ctx, chromedp.Evaluate[string](`import('/ui/static/js/dom.js').then((m) => {
+		const reason = 'Update rolled back because alarm "judge" is in ALARM: ' + 'the new fleet answers worse than the old one; '.repeat(12) + 'END';
+		const box = document.createElement('div');
+		box.style.width = '700px';
+		document.body.append(box);
+		box.append(m.outcome({FailureReason: reason, EndpointConfigName: 'fail-v1'}));
+		const bad = [];
+		const closed = box.innerText;
+		if (closed.length > 260 || closed.includes('END')) bad.push('closed, it shows ' + closed.length + ' characters');
+		if (!box.querySelector('details') || box.querySelector('details').textContent.indexOf(reason) < 0) bad.push('the whole reason is not in a details element');
+		box.querySelector('summary').click();
+		if (!box.innerText.includes(reason)) bad.push('opened, it does not show the whole reason');
+		box.remove();
+		return bad.join('; ');
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil || long != "" {
+		t.Errorf("a 600-character reason: %q %v", long, err)
+	}
+
 	for _, width := range []int64{1400, 800} {
 		pg.do("resize", chromedp.EmulateViewport(width, 900))
 		time.Sleep(1500 * time.Millisecond) // the charts redraw at the new width with the next snapshot
