@@ -41,8 +41,17 @@ export class LiveChart {
     this.sig = '';
     this.range = null;
     this.markerLabels = [];
+    // Resized in the next frame, not in the observer's callback: resizing
+    // the chart there resizes what is observed, which the browser reports
+    // as an error ("ResizeObserver loop completed ...").
+    let pending = false;
     new ResizeObserver(() => {
-      if (this.u) this.u.setSize({width: this.width(), height: HEIGHT});
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => {
+        pending = false;
+        if (this.u) this.u.setSize({width: this.width(), height: HEIGHT});
+      });
     }).observe(box);
   }
 

@@ -10,6 +10,8 @@ import {LiveChart, fleetColor, STATE_COLORS} from './charts.js';
 // How many snapshots the page keeps: an hour at one a second.
 const MAX_SNAPSHOTS = 3600;
 const INSTANCES_MS = 2000;
+// The shortest span a chart shows, in seconds.
+const MIN_SPAN = 60;
 const WINDOWS = [[60, '1 minute'], [300, '5 minutes'], [900, '15 minutes'], [1800, '30 minutes'], [3600, '1 hour']];
 
 const secs = (iso) => new Date(iso).getTime() / 1000;
@@ -352,7 +354,7 @@ export function showEndpoint(main, name, setLive) {
   // ---- charts
   function shareMarkers() {
     if (!st.last) return [];
-    const from = secs(st.last.Time) - st.windowSecs;
+    const from = charts.share.range ? charts.share.range[0] : secs(st.last.Time) - st.windowSecs;
     return st.history.filter((ev) => secs(ev.Time) >= from && !st.createIDs.has(ev.DeploymentID)).map((ev) => ({
       t: secs(ev.Time),
       label: ev.Phase,
@@ -365,7 +367,13 @@ export function showEndpoint(main, name, setLive) {
     if (snaps.length === 0) return;
     const cur = snaps[snaps.length - 1];
     const lastT = secs(cur.Time);
-    const range = [lastT - st.windowSecs, lastT];
+    // The window, but not the empty past before anything was recorded: it
+    // starts at the first point the page has (from the backfill, the
+    // history or the stream), with a minute at least.
+    let first = secs(snaps[0].Time);
+    for (const ser of st.series.values()) for (const t of ser.points.keys()) first = Math.min(first, t);
+    for (const ev of st.history) if (!st.createIDs.has(ev.DeploymentID)) first = Math.min(first, secs(ev.Time));
+    const range = [Math.max(lastT - st.windowSecs, Math.min(first - 2, lastT - MIN_SPAN)), lastT];
 
     // Traffic share: the deployment's transitions, each a point of its own
     // so that steps land where they happened, and one point a snapshot.
@@ -406,7 +414,7 @@ export function showEndpoint(main, name, setLive) {
     // without requests counts 0 while the config runs, and is a gap before
     // and after it did.
     const lastSecond = secs(cur.Second);
-    const firstSecond = lastSecond - st.windowSecs + 1;
+    const firstSecond = Math.floor(range[0]);
     const xs = [];
     for (let t = firstSecond; t <= lastSecond; t++) xs.push(t + 1);
     const shown = [...st.series.values()].filter((ser) => ser.live || [...ser.points.keys()].some((t) => t >= firstSecond));
