@@ -295,6 +295,11 @@ func TestDashboard(t *testing.T) {
 		strings.Contains(got, "notice-bad") || !strings.Contains(got, "rolled back by an operator") {
 		t.Errorf("after the operator's rollback the page says %q; want a neutral notice that an operator rolled it back", got)
 	}
+	pg.waitJS("the operator's rollback on the timeline, in neutral colours", 10*time.Second,
+		`(() => { const li = document.querySelector('#timeline li[data-phase="RolledBack"]'); return li !== null && li.dataset.kind === 'info' && li.innerText.includes('by operator'); })()`)
+	if got := evalJS[[]string](pg, `[...document.querySelectorAll('#timeline li[data-phase="RolledBack"]')].map(li => li.dataset.kind)`); len(got) != 2 || got[1] != "bad" {
+		t.Errorf("the timeline's rollbacks are %v; want the operator's (newest) neutral and the alarm's bad", got)
+	}
 	if errs := evalJS[[]string](pg, `window.kiln.errors`); len(errs) > 0 {
 		t.Errorf("the page reported errors: %v", errs)
 	}

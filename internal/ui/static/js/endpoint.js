@@ -344,11 +344,19 @@ export function showEndpoint(main, name, setLive) {
     const evs = st.history.slice().reverse();
     replace(timeline, evs.length === 0
       ? h('li', {}, h('span', {class: 'muted'}, 'No deployments yet.'))
-      : evs.map((ev) => h('li', {'data-kind': eventKind(ev), 'data-phase': ev.Phase},
+      : evs.map((ev) => h('li', {'data-kind': kindOf(ev), 'data-phase': ev.Phase},
         h('span', {class: 'when'}, when(ev.Time)),
-        badge(ev.Phase + (ev.Step ? ` · step ${ev.Step}` : ''), eventKind(ev) === 'bad' ? 'bad' : eventKind(ev) === 'ok' ? 'ok' : 'info'),
+        badge(ev.Phase + (ev.Step ? ` · step ${ev.Step}` : ''), kindOf(ev) === 'bad' ? 'bad' : kindOf(ev) === 'ok' ? 'ok' : 'info'),
         ' ', h('span', {class: 'small muted'}, `${pct(ev.GreenShare)} on green`),
         h('span', {class: 'msg'}, longText(ev.Message)))));
+  }
+
+  // kindOf is eventKind, except that the rollback of an update an operator
+  // stopped or rolled back is no failure: it is told in neutral colours.
+  function kindOf(ev) {
+    const kind = eventKind(ev);
+    if (kind !== 'bad' || !ev.DeploymentID) return kind;
+    return st.history.some((x) => x.DeploymentID === ev.DeploymentID && byOperator(x.Message)) ? 'info' : kind;
   }
 
   // ---- charts
@@ -358,7 +366,7 @@ export function showEndpoint(main, name, setLive) {
     return st.history.filter((ev) => secs(ev.Time) >= from && !st.createIDs.has(ev.DeploymentID)).map((ev) => ({
       t: secs(ev.Time),
       label: ev.Phase,
-      color: eventKind(ev) === 'bad' ? '#dc2626' : eventKind(ev) === 'ok' ? '#15803d' : '#64748b',
+      color: kindOf(ev) === 'bad' ? '#dc2626' : kindOf(ev) === 'ok' ? '#15803d' : '#64748b',
     }));
   }
 
