@@ -233,6 +233,24 @@ func TestDashboard(t *testing.T) {
 		return s.Share.Green > 0 && s.Endpoint.Deployment && s.Endpoint.Deployment.Phase === 'Baking' &&
 			!document.getElementById('rollback').disabled && !document.getElementById('stop').disabled;
 	})()`)
+	// The failed canary's banner is gone while the next update runs; the
+	// timeline keeps it.
+	if got := evalJS[string](pg, `document.getElementById('ep-failure').innerText`); got != "" {
+		t.Errorf("while the next update runs, the page still shows the last one's outcome: %q", got)
+	}
+	// The overview says in words what the variant runs during the update:
+	// the old fleet and the new one side by side, not "4/2 instances".
+	tab, closeTab := chromedp.NewContext(ctx)
+	ov := browserTab{t: t, ctx: tab}
+	ov.do("open the overview in another tab", chromedp.Navigate(p.url+"/ui/"))
+	ov.waitJS("the variant during the update", 15*time.Second, `(() => {
+		const v = document.querySelector('tr[data-endpoint="dash"] [data-variant="AllTraffic"]');
+		return v !== null && v.innerText.includes('running');
+	})()`)
+	if got := ov.evalString(`document.querySelector('tr[data-endpoint="dash"]').innerText`); strings.Contains(got, "/2 instances") || strings.Contains(got, "Last update failed") {
+		t.Errorf("the overview during the update says %q; want the instance counts in words and no stale failure", got)
+	}
+	closeTab()
 
 	// Escape closes the dialog and changes nothing.
 	pg.do("open the stop dialog with the keyboard", chromedp.Focus(chromedp.ID("stop")), chromedp.KeyEvent(kb.Enter))
@@ -271,6 +289,17 @@ func TestDashboard(t *testing.T) {
 			document.getElementById('deployment-none') !== null;
 	})()`)
 	pg.shot("4-rolled-back")
+	// An operator's rollback is not a failure: a neutral notice says who.
+	pg.waitJS("the operator's rollback notice", 10*time.Second, `document.querySelector('#ep-failure [data-kind="operator"]') !== null`)
+	if got := evalJS[string](pg, `document.getElementById('ep-failure').innerText + ' | ' + document.getElementById('ep-failure').innerHTML`); strings.Contains(got, "because it was rolled back by operator") ||
+		strings.Contains(got, "notice-bad") || !strings.Contains(got, "rolled back by an operator") {
+		t.Errorf("after the operator's rollback the page says %q; want a neutral notice that an operator rolled it back", got)
+	}
+	pg.waitJS("the operator's rollback on the timeline, in neutral colours", 10*time.Second,
+		`(() => { const li = document.querySelector('#timeline li[data-phase="RolledBack"]'); return li !== null && li.dataset.kind === 'info' && li.innerText.includes('by operator'); })()`)
+	if got := evalJS[[]string](pg, `[...document.querySelectorAll('#timeline li[data-phase="RolledBack"]')].map(li => li.dataset.kind)`); len(got) != 2 || got[1] != "bad" {
+		t.Errorf("the timeline's rollbacks are %v; want the operator's (newest) neutral and the alarm's bad", got)
+	}
 	if errs := evalJS[[]string](pg, `window.kiln.errors`); len(errs) > 0 {
 		t.Errorf("the page reported errors: %v", errs)
 	}

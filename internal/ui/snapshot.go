@@ -30,9 +30,19 @@ type Snapshot struct {
 	// GreenSharePeak is the highest share on green since the previous
 	// snapshot, taken from the deployment's transitions as well as from
 	// now, so that a step shorter than a second still shows.
-	GreenSharePeak float64         `json:"GreenSharePeak"`
-	Fleets         []FleetSnapshot `json:"Fleets"`
-	Alarms         []AlarmSnapshot `json:"Alarms"`
+	GreenSharePeak float64 `json:"GreenSharePeak"`
+	// Fleets are the endpoint's fleets now, each with its metrics over
+	// Second.
+	Fleets []FleetSnapshot `json:"Fleets"`
+	// Series are the endpoint's metrics from the metrics store, per variant
+	// and endpoint config, for the seconds from SeriesFrom to Second: the
+	// last Backfill in the first snapshot of a stream, the last few seconds
+	// in the next ones. They include the configs no fleet runs any more, so
+	// the charts keep what a short-lived fleet answered; a page replaces
+	// what it had for those seconds.
+	SeriesFrom time.Time       `json:"SeriesFrom"`
+	Series     []MetricSeries  `json:"Series"`
+	Alarms     []AlarmSnapshot `json:"Alarms"`
 	// AlarmTransitions are the alarms' state changes since the previous
 	// snapshot (the last few, in the first snapshot of a stream).
 	AlarmTransitions []AlarmTransition `json:"AlarmTransitions"`
@@ -190,6 +200,9 @@ type stream struct {
 	// createIDs are deployments seen to be the endpoint's creation, whose
 	// transitions are not a move of traffic to new fleets.
 	createIDs map[string]bool
+	// lastSecond is the Second of the previous snapshot, zero before the
+	// first.
+	lastSecond time.Time
 }
 
 func newStream(h *handler, endpoint string) *stream {
@@ -221,7 +234,7 @@ func (s *stream) snapshot(ctx context.Context) (*Snapshot, error) {
 	share, perFleet := shares(ep)
 	snap := &Snapshot{
 		Time: now, Second: second, Endpoint: ep, Share: share, GreenSharePeak: share.Green,
-		Fleets: []FleetSnapshot{}, Alarms: []AlarmSnapshot{}, AlarmTransitions: []AlarmTransition{}, History: []kiln.HistoryEvent{},
+		Fleets: []FleetSnapshot{}, Series: []MetricSeries{}, Alarms: []AlarmSnapshot{}, AlarmTransitions: []AlarmTransition{}, History: []kiln.HistoryEvent{},
 	}
 	fail := func(what string, err error) {
 		s.h.log.Debug("dashboard: reading "+what, "endpoint", s.endpoint, "err", err)
@@ -243,12 +256,10 @@ func (s *stream) snapshot(ctx context.Context) (*Snapshot, error) {
 		if green[f.ID] {
 			fs.Role = RoleGreen
 		}
-		m, err := s.fleetMetrics(ctx, ep.EndpointName, f, second)
-		if err != nil {
-			fail("metrics of fleet "+f.ID, err)
-		}
-		fs.Metrics = m
 		snap.Fleets = append(snap.Fleets, fs)
+	}
+	if err := s.addSeries(ctx, snap); err != nil {
+		fail("metrics", err)
 	}
 
 	if err := s.addHistory(ctx, snap); err != nil {
@@ -258,49 +269,6 @@ func (s *stream) snapshot(ctx context.Context) (*Snapshot, error) {
 		fail("alarms", err)
 	}
 	return snap, nil
-}
-
-func (s *stream) fleetMetrics(ctx context.Context, endpoint string, f kiln.Fleet, second time.Time) (FleetMetrics, error) {
-	var m FleetMetrics
-	dims := []kiln.Dimension{
-		{Name: "EndpointName", Value: endpoint},
-		{Name: "VariantName", Value: f.VariantName},
-		{Name: "EndpointConfigName", Value: f.EndpointConfigName},
-	}
-	query := func(metric, stat string) (*float64, error) {
-		pts, err := s.h.svc.GetMetricStatistics(ctx, kiln.MetricQuery{
-			Namespace: namespace, MetricName: metric, Dimensions: dims, Statistic: stat,
-			Period: 1, StartTime: second, EndTime: second.Add(time.Second),
-		})
-		if err != nil || len(pts) == 0 {
-			return nil, err
-		}
-		v := pts[len(pts)-1].Value
-		return &v, nil
-	}
-	for _, q := range []struct {
-		metric, stat string
-		count        *float64
-		latency      **float64
-	}{
-		{mInvocations, "Sum", &m.Invocations, nil},
-		{m4XX, "Sum", &m.Invocation4XXErrors, nil},
-		{m5XX, "Sum", &m.Invocation5XXErrors, nil},
-		{mModelLatency, "p50", nil, &m.ModelLatencyP50},
-		{mModelLatency, "p99", nil, &m.ModelLatencyP99},
-	} {
-		v, err := query(q.metric, q.stat)
-		if err != nil {
-			return m, fmt.Errorf("%s %s: %w", q.metric, q.stat, err)
-		}
-		switch {
-		case q.count != nil && v != nil:
-			*q.count = *v
-		case q.latency != nil:
-			*q.latency = v
-		}
-	}
-	return m, nil
 }
 
 // addHistory adds the deployment transitions the page has not seen, and

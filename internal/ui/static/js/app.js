@@ -8,7 +8,7 @@ import {showEndpoint} from './endpoint.js';
 // window.kiln exposes what the page has seen, for people poking at it in the
 // console and for tests: the snapshots of the live stream, the green share
 // of each, and the chart instances.
-window.kiln = {page: '', snapshots: [], greenShare: [], charts: {}, errors: []};
+window.kiln = {page: '', snapshots: [], greenShare: [], series: null, charts: {}, liveCharts: {}, errors: []};
 
 // A content-security-policy violation is a bug in the page: keep it visible.
 document.addEventListener('securitypolicyviolation', (ev) => {

@@ -10,6 +10,9 @@ const HEIGHT = 220;
 const SHADES = {
   blue: ['#2563eb', '#7c3aed', '#0891b2', '#1e3a8a'],
   green: ['#15803d', '#ca8a04', '#0d9488', '#3f6212'],
+  // Configs no fleet runs any more (a rolled-back canary, the fleets a
+  // finished deployment replaced), first seen after they were gone.
+  retired: ['#a21caf', '#be185d', '#78716c', '#9f1239'],
 };
 
 export function fleetColor(role, index) {
@@ -37,8 +40,18 @@ export class LiveChart {
     this.u = null;
     this.sig = '';
     this.range = null;
+    this.markerLabels = [];
+    // Resized in the next frame, not in the observer's callback: resizing
+    // the chart there resizes what is observed, which the browser reports
+    // as an error ("ResizeObserver loop completed ...").
+    let pending = false;
     new ResizeObserver(() => {
-      if (this.u) this.u.setSize({width: this.width(), height: HEIGHT});
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => {
+        pending = false;
+        if (this.u) this.u.setSize({width: this.width(), height: HEIGHT});
+      });
     }).observe(box);
   }
 
@@ -60,13 +73,14 @@ export class LiveChart {
     this.sig = sig;
     this.u = new uPlot(this.options(model.series), data, this.box);
     window.kiln.charts[this.key] = this.u;
+    window.kiln.liveCharts[this.key] = this;
   }
 
   options(series) {
     const fmt = this.fmt;
     const chart = this;
     const plugins = [];
-    if (this.markers) plugins.push(markerPlugin(this.markers));
+    if (this.markers) plugins.push(markerPlugin(this.markers, this));
     return {
       width: this.width(),
       height: HEIGHT,
@@ -110,18 +124,29 @@ export class LiveChart {
 
 // markerPlugin draws a dashed vertical line, labelled, at each of marks()
 // = [{t, label, color}] (times in seconds), for the deployment's transitions.
-function markerPlugin(marks) {
+// Labels never overlap and are never cut: each goes on the first of a few
+// rows where it fits, to the right of its line, or to its left near the
+// right edge; a label that fits nowhere is left out (its line stays, and the
+// timeline below names it). What was drawn is kept in chart.markerLabels,
+// in CSS pixels relative to the canvas, for tests.
+const MARKER_ROWS = 3;
+
+function markerPlugin(marks, chart) {
   return {
     hooks: {
       draw: [(u) => {
         const ctx = u.ctx;
         const dpr = window.devicePixelRatio || 1;
         const {left, top, width, height} = u.bbox;
-        let lastLabelX = -Infinity;
+        const gap = 6 * dpr;
+        const rowHeight = 14 * dpr;
+        const rows = Array.from({length: MARKER_ROWS}, () => []); // [x0, x1] taken in each row
+        const drawn = [];
         ctx.save();
         ctx.lineWidth = dpr;
         ctx.setLineDash([4 * dpr, 3 * dpr]);
         ctx.font = `${11 * dpr}px system-ui, sans-serif`;
+        ctx.textBaseline = 'top';
         for (const m of marks()) {
           const x = Math.round(u.valToPos(m.t, 'x', true));
           if (x < left || x > left + width) continue;
@@ -130,13 +155,23 @@ function markerPlugin(marks) {
           ctx.moveTo(x, top);
           ctx.lineTo(x, top + height);
           ctx.stroke();
-          if (x - lastLabelX > 70 * dpr) {
-            ctx.fillStyle = m.color;
-            ctx.fillText(m.label, x + 3 * dpr, top + 11 * dpr);
-            lastLabelX = x;
-          }
+          const w = ctx.measureText(m.label).width;
+          let x0 = x + 3 * dpr;
+          if (x0 + w > left + width) x0 = x - 3 * dpr - w;
+          if (x0 < left) continue;
+          const row = rows.findIndex((taken) => taken.every(([a, b]) => x0 + w + gap <= a || x0 >= b + gap));
+          if (row < 0) continue;
+          rows[row].push([x0, x0 + w]);
+          const y = top + 2 * dpr + row * rowHeight;
+          ctx.fillStyle = 'rgba(255, 255, 255, 0.85)';
+          ctx.fillRect(x0 - dpr, y - dpr, w + 2 * dpr, rowHeight - dpr);
+          ctx.fillStyle = m.color;
+          ctx.fillText(m.label, x0, y);
+          drawn.push({label: m.label, left: x0 / dpr, right: (x0 + w) / dpr, top: y / dpr, bottom: (y + 12 * dpr) / dpr,
+            plotLeft: left / dpr, plotRight: (left + width) / dpr});
         }
         ctx.restore();
+        chart.markerLabels = drawn;
       }],
     },
   };

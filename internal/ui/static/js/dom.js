@@ -151,3 +151,41 @@ export function shareBar(blue, green, large) {
   g.style.width = `${Math.max(0, Math.min(1, green)) * 100}%`;
   return h('div', {class: large ? 'sharebar sharebar-lg' : 'sharebar', role: 'img', 'aria-label': `${pct(blue)} of traffic on blue, ${pct(green)} on green`}, b, g);
 }
+
+// LONG_TEXT is how many characters of a reason show before "Show all".
+const LONG_TEXT = 160;
+
+// longText shows a reason in full when it is short, and otherwise its start
+// cut at a word, with the whole text a click away (a <details>).
+export function longText(text, attrs = {}) {
+  const s = String(text || '');
+  if (s.length <= LONG_TEXT) return h('span', {class: 'reason', ...attrs}, s);
+  let cut = s.lastIndexOf(' ', LONG_TEXT);
+  if (cut < LONG_TEXT / 2) cut = LONG_TEXT;
+  return h('details', {class: 'reason reason-long', ...attrs},
+    h('summary', {}, h('span', {class: 'reason-start'}, s.slice(0, cut) + '…'), ' ', h('span', {class: 'reason-more'}, 'Show all')),
+    h('p', {class: 'reason-full'}, s));
+}
+
+// byOperator tells an update an operator stopped or rolled back (kiln stop,
+// kiln rollback, the page's buttons) from one that failed.
+export function byOperator(reason) {
+  return /\bby operator\.?$/.test(String(reason || ''));
+}
+
+// outcome is the notice of how the endpoint's last update ended, or null:
+// none while the next deployment runs (the timeline keeps the story), a
+// neutral one when an operator rolled it back, and a failure otherwise.
+export function outcome(ep) {
+  const reason = ep.FailureReason;
+  if (!reason) return null;
+  const d = ep.Deployment;
+  if (d && d.Kind !== 'Create') return null;
+  if (byOperator(reason)) {
+    const what = /stopped by operator/.test(reason) ? 'stopped by an operator and rolled back' : 'rolled back by an operator';
+    return h('div', {class: 'notice notice-info', id: 'ep-outcome', 'data-kind': 'operator'},
+      h('strong', {}, `Last update ${what}.`), ` The endpoint runs ${ep.EndpointConfigName} again.`);
+  }
+  return h('div', {class: 'notice notice-bad', id: 'ep-outcome', 'data-kind': 'failed'},
+    h('strong', {}, 'Last update failed: '), longText(reason, {id: 'ep-failure-reason'}));
+}

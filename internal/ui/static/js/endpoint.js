@@ -4,12 +4,14 @@
 // (GET /ui/api/events) sends a snapshot every second; the page keeps them to
 // draw the charts.
 import {api, path, ApiError} from './api.js';
-import {h, replace, pct, num, badge, when, clock, statusKind, alarmKind, instanceKind, condition, deploymentTitle, shareBar, isZero} from './dom.js';
+import {h, replace, pct, num, badge, when, clock, statusKind, alarmKind, instanceKind, condition, deploymentTitle, shareBar, isZero, longText, outcome, byOperator} from './dom.js';
 import {LiveChart, fleetColor, STATE_COLORS} from './charts.js';
 
 // How many snapshots the page keeps: an hour at one a second.
 const MAX_SNAPSHOTS = 3600;
 const INSTANCES_MS = 2000;
+// The shortest span a chart shows, in seconds.
+const MIN_SPAN = 60;
 const WINDOWS = [[60, '1 minute'], [300, '5 minutes'], [900, '15 minutes'], [1800, '30 minutes'], [3600, '1 hour']];
 
 const secs = (iso) => new Date(iso).getTime() / 1000;
@@ -24,7 +26,14 @@ export function showEndpoint(main, name, setLive) {
     createIDs: new Set(),
     windowSecs: 300,
     last: null,
+    // The endpoint's metrics per variant and config, from the metrics store
+    // (snapshot.Series): key → {variant, config, role, points: Map(second →
+    // metrics)}. They outlive the fleets, so a fleet that lived one second
+    // keeps its errors on the charts, and the first snapshot's backfill puts
+    // the recent past on them when the page opens.
+    series: new Map(),
   };
+  kiln.series = st.series;
 
   // ---- skeleton
   const status = h('span', {id: 'ep-status'});
@@ -76,7 +85,7 @@ export function showEndpoint(main, name, setLive) {
     h('section', {'aria-labelledby': 'metrics-title'},
       h('div', {class: 'section-head'},
         h('h2', {id: 'metrics-title'}, 'Live metrics'),
-        h('span', {class: 'small muted'}, 'One point a second; the metrics are the last complete second of each fleet.'),
+        h('span', {class: 'small muted'}, 'One point a second per variant and config, from the metrics store: the last 15 minutes when the page opened, then live.'),
         h('label', {}, 'Show the last ', windowSel)),
       h('div', {class: 'charts'},
         figure('share', 'Share of traffic on blue (old) and green (new) fleets', true),
@@ -142,8 +151,12 @@ export function showEndpoint(main, name, setLive) {
       kiln.snapshots.splice(0, kiln.snapshots.length - MAX_SNAPSHOTS);
       kiln.greenShare.splice(0, kiln.greenShare.length - MAX_SNAPSHOTS);
     }
-    if (s.HistoryComplete) st.history = s.History.slice();
-    else st.history.push(...s.History);
+    if (s.HistoryComplete) {
+      st.history = s.History.slice();
+      // The endpoint's first deployment created it: no traffic moved.
+      if (st.history.length && st.history[0].DeploymentID) st.createIDs.add(st.history[0].DeploymentID);
+    } else st.history.push(...s.History);
+    mergeSeries(s);
     for (const t of s.AlarmTransitions) {
       const list = st.transitions.get(t.AlarmName) || [];
       if (!list.some((x) => x.Time === t.Time && x.To === t.To)) list.push(t);
@@ -158,6 +171,31 @@ export function showEndpoint(main, name, setLive) {
       ? h('p', {class: 'notice notice-warn'}, 'Some of this second could not be read: ' + s.Errors.join('; '))
       : null);
     drawCharts();
+  }
+
+  // mergeSeries replaces the seconds from s.SeriesFrom to s.Second of every
+  // series with what the snapshot carries, and forgets seconds older than
+  // the page keeps.
+  function mergeSeries(s) {
+    const from = secs(s.SeriesFrom), to = secs(s.Second);
+    const oldest = to - MAX_SNAPSHOTS;
+    for (const ser of st.series.values()) {
+      for (const t of ser.points.keys()) if ((t >= from && t <= to) || t < oldest) ser.points.delete(t);
+    }
+    for (const x of s.Series || []) {
+      const key = `${x.VariantName}\u0000${x.EndpointConfigName}`;
+      let ser = st.series.get(key);
+      if (!ser) {
+        ser = {variant: x.VariantName, config: x.EndpointConfigName, role: '', points: new Map()};
+        st.series.set(key, ser);
+      }
+      // A config keeps the first role it was seen in: a green fleet that
+      // took over stays green on the charts, so the old and the new stay
+      // apart.
+      if (!ser.role && x.Role) ser.role = x.Role;
+      ser.live = Boolean(x.Role);
+      for (const p of x.Points) ser.points.set(secs(p.Second), p);
+    }
   }
 
   let es = null;
@@ -223,9 +261,9 @@ export function showEndpoint(main, name, setLive) {
   function renderHeader(s) {
     const ep = s.Endpoint;
     replace(status, badge(ep.EndpointStatus, statusKind(ep.EndpointStatus)));
-    replace(sub, 'Config ', h('strong', {id: 'ep-config'}, ep.EndpointConfigName),
+    replace(sub, 'Config ', h('strong', {id: 'ep-config', class: 'name'}, ep.EndpointConfigName),
       ' · created ', when(ep.CreationTime), ' · last modified ', when(ep.LastModifiedTime));
-    replace(failure, ep.FailureReason ? h('p', {class: 'notice notice-bad'}, h('strong', {}, 'Last update failed: '), ep.FailureReason) : null);
+    replace(failure, outcome(ep));
   }
 
   function renderDeployment(s) {
@@ -238,21 +276,21 @@ export function showEndpoint(main, name, setLive) {
       const last = st.history[st.history.length - 1];
       replace(depBody,
         h('p', {id: 'deployment-none'}, 'No deployment in progress.'),
-        last ? h('p', {class: 'small muted'}, 'Last: ', last.Message, ' (', when(last.Time), ')') : null);
+        last ? h('p', {class: 'small muted'}, 'Last: ', longText(last.Message), ' (', when(last.Time), ')') : null);
       return;
     }
     const alarms = (d.DeploymentConfig && d.DeploymentConfig.AutoRollbackConfiguration && d.DeploymentConfig.AutoRollbackConfiguration.Alarms || []).map((a) => a.AlarmName);
     replace(depBody,
       h('p', {}, h('strong', {id: 'deployment-title-text'}, deploymentTitle(d)),
-        d.RollbackReason ? [' ', badge('Rolling back', 'warn')] : null),
+        d.RollbackReason ? [' ', badge(byOperator(d.RollbackReason) ? 'Rolling back (operator)' : 'Rolling back', byOperator(d.RollbackReason) ? 'info' : 'warn')] : null),
       h('dl', {class: 'kv'},
         h('dt', {}, 'Phase'), h('dd', {id: 'deployment-phase'}, d.Phase),
         h('dt', {}, 'Step'), h('dd', {id: 'deployment-step'}, String(d.Step)),
-        h('dt', {}, 'From'), h('dd', {}, blueConfigs(s).join(', ') || '–'),
+        h('dt', {}, 'From'), h('dd', {}, blueConfigs(s).length ? blueConfigs(s).map((c, i) => [i ? ', ' : '', h('span', {class: 'name'}, c)]) : '–'),
         h('dt', {}, 'Started'), h('dd', {}, when(d.StartTime)),
         h('dt', {}, 'In phase since'), h('dd', {}, when(d.PhaseStartTime)),
         h('dt', {}, 'Watched alarms'), h('dd', {}, alarms.length ? alarms.join(', ') : 'none'),
-        d.RollbackReason ? [h('dt', {}, 'Rollback reason'), h('dd', {id: 'rollback-reason'}, d.RollbackReason)] : null,
+        d.RollbackReason ? [h('dt', {}, 'Rollback reason'), h('dd', {id: 'rollback-reason'}, longText(d.RollbackReason))] : null,
         d.StopRequested ? [h('dt', {}, 'Stop'), h('dd', {}, 'requested by an operator')] : null));
   }
 
@@ -261,11 +299,11 @@ export function showEndpoint(main, name, setLive) {
     const variants = new Set(s.Fleets.map((f) => f.VariantName)).size > 1;
     const rows = s.Fleets.map((f) =>
       h('tr', {'data-fleet': f.ID, 'data-role': f.Role},
-        h('th', {scope: 'row'}, h('span', {class: `role role-${f.Role}`}, f.ID)),
+        h('th', {scope: 'row'}, h('span', {class: `role role-${f.Role} name`}, f.ID)),
         h('td', {}, f.Role),
         variants ? h('td', {}, f.VariantName) : null,
-        h('td', {}, f.EndpointConfigName),
-        h('td', {class: 'num'}, `${f.ActiveInstanceCount}/${f.InstanceCount}`),
+        h('td', {}, h('span', {class: 'name'}, f.EndpointConfigName)),
+        h('td', {class: 'num', title: `${f.ActiveInstanceCount} of the fleet's ${f.InstanceCount} instances take traffic`}, `${f.ActiveInstanceCount} of ${f.InstanceCount}`),
         h('td', {class: 'num'}, pct(f.EndpointShare))));
     replace(trafficBody,
       h('p', {class: 'bignum'},
@@ -279,7 +317,7 @@ export function showEndpoint(main, name, setLive) {
           h('caption', {class: 'sr-only'}, 'Fleets'),
           h('thead', {}, h('tr', {},
             h('th', {scope: 'col'}, 'Fleet'), h('th', {scope: 'col'}, 'Role'), variants ? h('th', {scope: 'col'}, 'Variant') : null,
-            h('th', {scope: 'col'}, 'Config'), h('th', {scope: 'col', class: 'num'}, 'Active'), h('th', {scope: 'col', class: 'num'}, 'Share'))),
+            h('th', {scope: 'col'}, 'Config'), h('th', {scope: 'col', class: 'num', title: 'Instances that take traffic, of the instances the fleet runs'}, 'Serving'), h('th', {scope: 'col', class: 'num'}, 'Share'))),
           h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', {colspan: 6, class: 'muted'}, 'No fleets.'))))));
   }
 
@@ -296,7 +334,7 @@ export function showEndpoint(main, name, setLive) {
           badge(a.StateValue, alarmKind(a.StateValue)),
           a.Watched ? badge('watched by the deployment', 'info') : null),
         h('p', {class: 'alarm-cond'}, condition(a), a.Chart ? ` · threshold drawn on the ${chartName(a.Chart)} chart` : ''),
-        a.StateReason ? h('p', {class: 'small muted'}, a.StateReason) : null,
+        a.StateReason ? h('p', {class: 'small muted'}, longText(a.StateReason)) : null,
         ts.length ? h('ul', {class: 'transitions', 'aria-label': `Recent state changes of ${a.AlarmName}`}, ts.map((t) =>
           h('li', {'data-to': t.To}, when(t.Time), ` ${t.From} → ${t.To}`))) : null);
     })));
@@ -306,40 +344,67 @@ export function showEndpoint(main, name, setLive) {
     const evs = st.history.slice().reverse();
     replace(timeline, evs.length === 0
       ? h('li', {}, h('span', {class: 'muted'}, 'No deployments yet.'))
-      : evs.map((ev) => h('li', {'data-kind': eventKind(ev), 'data-phase': ev.Phase},
+      : evs.map((ev) => h('li', {'data-kind': kindOf(ev), 'data-phase': ev.Phase},
         h('span', {class: 'when'}, when(ev.Time)),
-        badge(ev.Phase + (ev.Step ? ` · step ${ev.Step}` : ''), eventKind(ev) === 'bad' ? 'bad' : eventKind(ev) === 'ok' ? 'ok' : 'info'),
+        badge(ev.Phase + (ev.Step ? ` · step ${ev.Step}` : ''), kindOf(ev) === 'bad' ? 'bad' : kindOf(ev) === 'ok' ? 'ok' : 'info'),
         ' ', h('span', {class: 'small muted'}, `${pct(ev.GreenShare)} on green`),
-        h('span', {class: 'msg'}, ev.Message))));
+        h('span', {class: 'msg'}, longText(ev.Message)))));
+  }
+
+  // kindOf is eventKind, except that the rollback of an update an operator
+  // stopped or rolled back is no failure: it is told in neutral colours.
+  function kindOf(ev) {
+    const kind = eventKind(ev);
+    if (kind !== 'bad' || !ev.DeploymentID) return kind;
+    return st.history.some((x) => x.DeploymentID === ev.DeploymentID && byOperator(x.Message)) ? 'info' : kind;
   }
 
   // ---- charts
   function shareMarkers() {
-    const from = st.last ? secs(kiln.snapshots[0].Time) - 1 : Infinity;
+    if (!st.last) return [];
+    const from = charts.share.range ? charts.share.range[0] : secs(st.last.Time) - st.windowSecs;
     return st.history.filter((ev) => secs(ev.Time) >= from && !st.createIDs.has(ev.DeploymentID)).map((ev) => ({
       t: secs(ev.Time),
       label: ev.Phase,
-      color: eventKind(ev) === 'bad' ? '#dc2626' : eventKind(ev) === 'ok' ? '#15803d' : '#64748b',
+      color: kindOf(ev) === 'bad' ? '#dc2626' : kindOf(ev) === 'ok' ? '#15803d' : '#64748b',
     }));
   }
 
   function drawCharts() {
     const snaps = kiln.snapshots;
     if (snaps.length === 0) return;
-    const lastT = secs(snaps[snaps.length - 1].Time);
-    const fromT = lastT - st.windowSecs;
-    let i0 = snaps.length;
-    while (i0 > 0 && secs(snaps[i0 - 1].Time) >= fromT) i0--;
-    const win = snaps.slice(i0);
-    const range = [Math.max(secs(win[0].Time), fromT), lastT];
-    if (range[1] - range[0] < 10) range[0] = range[1] - 10;
+    const cur = snaps[snaps.length - 1];
+    const lastT = secs(cur.Time);
+    // The window, but not the empty past before anything was recorded: it
+    // starts at the first point the page has (from the backfill, the
+    // history or the stream), with a minute at least.
+    let first = secs(snaps[0].Time);
+    for (const ser of st.series.values()) for (const t of ser.points.keys()) first = Math.min(first, t);
+    for (const ev of st.history) if (!st.createIDs.has(ev.DeploymentID)) first = Math.min(first, secs(ev.Time));
+    const range = [Math.max(lastT - st.windowSecs, Math.min(first - 2, lastT - MIN_SPAN)), lastT];
 
-    // Traffic share: one point a snapshot, plus one at each transition of the
-    // deployment between them, so that steps land where they happened.
-    const pts = win.map((s) => [secs(s.Time), s.Share.Blue, s.Share.Green]);
+    // Traffic share: the deployment's transitions, each a point of its own
+    // so that steps land where they happened, and one point a snapshot.
+    // Before the first snapshot (the past the page was opened on) the
+    // transitions alone draw it; after a deployment ends, all traffic is on
+    // the fleets it left, which count as blue.
+    const pts = [];
+    let before = null;
     for (const ev of st.history) {
+      if (st.createIDs.has(ev.DeploymentID)) continue;
       const t = secs(ev.Time);
-      if (t > range[0] && t < lastT && !st.createIDs.has(ev.DeploymentID)) pts.push([t, 1 - ev.GreenShare, ev.GreenShare]);
+      if (t <= range[0]) before = ev;
+      else if (t < lastT) {
+        pts.push([t, 1 - ev.GreenShare, ev.GreenShare]);
+        if (TERMINAL.has(ev.Phase)) pts.push([t + 0.001, 1, 0]);
+      }
+    }
+    const startGreen = before && !TERMINAL.has(before.Phase) ? before.GreenShare : 0;
+    const firstSnap = secs(snaps[0].Time);
+    if (firstSnap > range[0]) pts.push([range[0], 1 - startGreen, startGreen]);
+    for (const s of snaps) {
+      const t = secs(s.Time);
+      if (t >= range[0]) pts.push([t, s.Share.Blue, s.Share.Green]);
     }
     pts.sort((a, b) => a[0] - b[0]);
     charts.share.update({
@@ -350,31 +415,38 @@ export function showEndpoint(main, name, setLive) {
         {label: 'Green', stroke: fleetColor('green', 0), values: pts.map((p) => p[2]), stepped: true, fill: 'rgba(21, 128, 61, 0.12)'},
       ],
     });
-    const cur = snaps[snaps.length - 1];
     figures.share.now.textContent = `now: blue ${pct(cur.Share.Blue)} · green ${pct(cur.Share.Green)}`;
 
-    // Per-fleet charts. Fleets are listed in the order they appeared, each
-    // with the role it had then: a green fleet that took over stays green
-    // on the charts, so the old and the new stay apart.
-    const fleets = new Map();
-    for (const s of win) {
-      for (const f of s.Fleets) {
-        if (!fleets.has(f.ID)) fleets.set(f.ID, {id: f.ID, role: f.Role, config: f.EndpointConfigName, variant: f.VariantName});
+    // Metric charts: one point a second over the window, one series per
+    // variant and config that had requests in it (or runs now). A second
+    // without requests counts 0 while the config runs, and is a gap before
+    // and after it did.
+    const lastSecond = secs(cur.Second);
+    const firstSecond = Math.floor(range[0]);
+    const xs = [];
+    for (let t = firstSecond; t <= lastSecond; t++) xs.push(t + 1);
+    const shown = [...st.series.values()].filter((ser) => ser.live || [...ser.points.keys()].some((t) => t >= firstSecond));
+    const variants = new Set(shown.map((ser) => ser.variant));
+    const variantIndex = new Map([...variants].map((v, i) => [v, i]));
+    for (const ser of shown) ser.color = fleetColor(ser.role || 'retired', variantIndex.get(ser.variant));
+    const label = (ser) => `${ser.config}${variants.size > 1 ? ' · ' + ser.variant : ''} (${ser.role || 'retired'})`;
+    const values = (ser, get, count) => {
+      let lo = -Infinity, hi = Infinity;
+      if (!ser.live) {
+        const ts = [...ser.points.keys()];
+        lo = Math.min(...ts);
+        hi = Math.max(...ts);
       }
-    }
-    const variantIndex = new Map();
-    for (const f of fleets.values()) {
-      if (!variantIndex.has(f.variant)) variantIndex.set(f.variant, variantIndex.size);
-      f.color = fleetColor(f.role, variantIndex.get(f.variant));
-    }
-    const xs = win.map((s) => secs(s.Second) + 1);
-    const metric = (id, get) => win.map((s) => {
-      const f = s.Fleets.find((x) => x.ID === id);
-      if (!f) return null;
-      const v = get(f.Metrics);
-      return v === null || v === undefined ? null : v;
-    });
-    const fleetLabel = (f) => `${f.id} ${f.role} (${f.config})`;
+      return xs.map((x) => {
+        const t = x - 1;
+        const p = ser.points.get(t);
+        if (p) {
+          const v = get(p);
+          return v === null || v === undefined ? null : v;
+        }
+        return count && t >= lo && t <= hi ? 0 : null;
+      });
+    };
     const thresholds = (chart) => cur.Alarms.filter((a) => a.Chart === chart && a.ChartThreshold !== null && a.ChartThreshold !== undefined).map((a) => ({
       label: `${a.AlarmName} threshold (${a.StateValue})`,
       stroke: STATE_COLORS[a.StateValue] || STATE_COLORS.OK,
@@ -383,7 +455,7 @@ export function showEndpoint(main, name, setLive) {
       values: xs.map(() => a.ChartThreshold),
     }));
     const countChart = (key, field) => {
-      const series = [...fleets.values()].map((f) => ({label: fleetLabel(f), stroke: f.color, values: metric(f.id, (m) => m[field])}));
+      const series = shown.map((ser) => ({label: label(ser), stroke: ser.color, values: values(ser, (m) => m[field], true)}));
       charts[key].update({x: xs, range, series: [...series, ...thresholds(key)]});
       figures[key].now.textContent = 'now: ' + (cur.Fleets.map((f) => `${f.ID} ${num(f.Metrics[field], 1)}/s`).join(' · ') || '–');
     };
@@ -393,14 +465,17 @@ export function showEndpoint(main, name, setLive) {
 
     const ms = (v) => (v === null || v === undefined ? null : v / 1000);
     const lat = [];
-    for (const f of fleets.values()) {
-      lat.push({label: `${f.id} p99`, stroke: f.color, values: metric(f.id, (m) => ms(m.ModelLatencyP99))});
-      lat.push({label: `${f.id} p50`, stroke: f.color, dash: [5, 4], width: 1.5, values: metric(f.id, (m) => ms(m.ModelLatencyP50))});
+    for (const ser of shown) {
+      lat.push({label: `${label(ser)} p99`, stroke: ser.color, values: values(ser, (m) => ms(m.ModelLatencyP99), false)});
+      lat.push({label: `${label(ser)} p50`, stroke: ser.color, dash: [5, 4], width: 1.5, values: values(ser, (m) => ms(m.ModelLatencyP50), false)});
     }
     charts.latency.update({x: xs, range, series: [...lat, ...thresholds('latency')]});
     figures.latency.now.textContent = 'now p99: ' + (cur.Fleets.map((f) => `${f.ID} ${f.Metrics.ModelLatencyP99 === null ? '–' : num(f.Metrics.ModelLatencyP99 / 1000, 2) + ' ms'}`).join(' · ') || '–');
   }
 }
+
+// Phases that end a deployment: all traffic is then on the fleets it left.
+const TERMINAL = new Set(['Completed', 'RolledBack', 'Failed', 'RollbackFailed']);
 
 function chartName(key) {
   return {invocations: 'invocations', errors4xx: '4xx errors', errors5xx: '5xx errors', latency: 'latency'}[key] || key;
@@ -438,8 +513,8 @@ function instancesTable(insts, snap) {
     h('tbody', {}, insts.map((i) => {
       const role = roles.get(i.FleetID);
       return h('tr', {'data-instance': i.ID, 'data-state': i.State},
-        h('th', {scope: 'row'}, h('span', {class: role ? `role role-${role}` : ''}, `${i.FleetID}/${i.Ordinal}`)),
-        h('td', {}, i.EndpointConfigName),
+        h('th', {scope: 'row'}, h('span', {class: role ? `role role-${role} name` : 'name'}, `${i.FleetID}/${i.Ordinal}`)),
+        h('td', {}, h('span', {class: 'name'}, i.EndpointConfigName)),
         h('td', {}, h('span', {class: `chip chip-${instanceKind(i.State)}`}, i.State)),
         h('td', {}, i.Routable ? 'yes' : 'no'),
         h('td', {class: 'num'}, String(i.Restarts)),

@@ -1,7 +1,7 @@
 // The overview: every endpoint with its status, config, variants, instances
 // and their health, and the deployment in progress, refreshed every second.
 import {api, path} from './api.js';
-import {h, replace, pct, badge, statusKind, instanceKind, deploymentTitle, clock, shareBar} from './dom.js';
+import {h, replace, pct, badge, statusKind, instanceKind, deploymentTitle, clock, shareBar, longText, byOperator} from './dom.js';
 import {shares} from './share.js';
 
 const REFRESH_MS = 1000;
@@ -56,19 +56,36 @@ function render(eps, insts) {
 function row(ep, insts) {
   return h('tr', {'data-endpoint': ep.EndpointName},
     h('th', {scope: 'row'}, h('a', {class: 'endpoint-link', href: '/ui/endpoints/' + encodeURIComponent(ep.EndpointName), 'data-key': 'ep-' + ep.EndpointName}, ep.EndpointName)),
-    h('td', {}, badge(ep.EndpointStatus, statusKind(ep.EndpointStatus)),
-      ep.FailureReason ? h('p', {class: 'small muted'}, ep.FailureReason) : null),
-    h('td', {}, ep.EndpointConfigName),
+    h('td', {}, badge(ep.EndpointStatus, statusKind(ep.EndpointStatus)), lastOutcome(ep)),
+    h('td', {}, h('span', {class: 'name'}, ep.EndpointConfigName)),
     h('td', {}, variants(ep)),
     h('td', {}, instances(insts)),
     h('td', {}, deployment(ep)));
 }
 
+// lastOutcome says how the last update ended, unless the next one runs.
+function lastOutcome(ep) {
+  if (!ep.FailureReason || (ep.Deployment && ep.Deployment.Kind !== 'Create')) return null;
+  if (byOperator(ep.FailureReason)) return h('p', {class: 'small muted'}, 'Last update rolled back by an operator.');
+  return h('p', {class: 'small muted'}, 'Last update failed: ', longText(ep.FailureReason));
+}
+
+// variants lists each variant with its weight and instances. During a
+// deployment the old and the new fleets run side by side, so a variant runs
+// more instances than it asks for: say so in words rather than "4/2".
 function variants(ep) {
   const vs = ep.ProductionVariants || [];
   if (vs.length === 0) return h('span', {class: 'muted'}, '–');
-  return h('ul', {class: 'chips'}, vs.map((v) =>
-    h('li', {class: 'small'}, `${v.VariantName} · weight ${v.CurrentWeight} · ${v.CurrentInstanceCount}/${v.DesiredInstanceCount} instances`)));
+  return h('ul', {class: 'chips'}, vs.map((v) => {
+    const cur = v.CurrentInstanceCount, want = v.DesiredInstanceCount;
+    let count = `${want} instance${want === 1 ? '' : 's'}`;
+    let title = `${cur} running, ${want} desired`;
+    if (cur !== want) {
+      count = cur > want ? `${cur} running (${want} desired + new fleet)` : `${cur} of ${want} instances running`;
+      if (cur > want) title = `${cur} instances run during the update: the old fleet's and the new fleet's; ${want} will remain`;
+    }
+    return h('li', {class: 'small', 'data-variant': v.VariantName, title}, h('span', {class: 'name'}, v.VariantName), ` · weight ${v.CurrentWeight} · ${count}`);
+  }));
 }
 
 function instances(insts) {
