@@ -131,7 +131,11 @@ alarm in ALARM during any bake sends all traffic back to blue at once.
 				return err
 			}
 			if f.watch {
-				return watchStatus(cmd.Context(), c, args[0], true)
+				id := ""
+				if ep.Deployment != nil {
+					id = ep.Deployment.ID
+				}
+				return watchStatus(cmd.Context(), c, args[0], true, id)
 			}
 			if c.json() {
 				return c.printJSON(ep)
