@@ -44,15 +44,15 @@ func outcomeOf(ev kiln.HistoryEvent) outcome {
 	case kiln.PhaseRolledBack:
 		switch ev.Cause {
 		case kiln.CauseAlarm:
-			o.code, o.what = exitAlarm, "rolled back by a rollback alarm"
+			o.code, o.what = exitAlarm, "was rolled back by a rollback alarm"
 		case kiln.CauseOperator:
-			o.code, o.what = exitOperator, "stopped by an operator"
+			o.code, o.what = exitOperator, "was stopped by an operator"
 		case kiln.CauseTimeout:
 			o.code, o.what = exitTimedOut, "timed out"
 		case kiln.CauseLaunchFailed:
 			o.code, o.what = exitFailed, "failed: new instances could not launch"
 		default:
-			o.code, o.what = exitFailed, "rolled back"
+			o.code, o.what = exitFailed, "was rolled back"
 		}
 	case kiln.PhaseRollbackFailed:
 		o.code, o.what = exitFailed, "failed, and so did its rollback"
@@ -100,7 +100,7 @@ func findOutcome(ctx context.Context, c *cli, name, id string, ep *kiln.Endpoint
 	case ep.EndpointStatus == kiln.StatusFailed || ep.EndpointStatus == kiln.StatusUpdateRollbackFailed:
 		return outcome{code: exitFailed, what: "failed", reason: ep.FailureReason}, nil
 	case ep.FailureReason != "":
-		return outcome{code: exitFailed, what: "rolled back", reason: ep.FailureReason}, nil
+		return outcome{code: exitFailed, what: "was rolled back", reason: ep.FailureReason}, nil
 	}
 	return outcome{code: exitCompleted, what: "completed", reason: fmt.Sprintf("Endpoint %s is %s on endpoint config %q.", name, ep.EndpointStatus, ep.EndpointConfigName)}, nil
 }
@@ -290,8 +290,8 @@ type fact struct{ key, value string }
 const reasonCut = 160
 
 // statusFacts lists what the line view reports changes of: no countdowns,
-// reasons cut short, and the last update's failure only when no other
-// update runs.
+// reasons cut short, and not the last update's failure, which the end of
+// the watch reports in full.
 func statusFacts(st status) []fact {
 	ep := st.ep
 	fs := []fact{{"endpoint " + ep.EndpointName, fmt.Sprintf("%s on %s", ep.EndpointStatus, ep.EndpointConfigName)}}
@@ -304,8 +304,6 @@ func statusFacts(st status) []fact {
 			v += ": rolling back: " + cut(d.RollbackReason, reasonCut)
 		}
 		fs = append(fs, fact{"deployment " + d.ID, v})
-	} else if ep.FailureReason != "" {
-		fs = append(fs, fact{"last update failed", cut(ep.FailureReason, reasonCut)})
 	}
 	for _, v := range ep.ProductionVariants {
 		for _, s := range v.VariantStatus {
@@ -326,7 +324,7 @@ func statusFacts(st status) []fact {
 // cut shortens s to at most n characters, marking the cut with "…"; n <= 0
 // leaves it whole.
 func cut(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ").Replace(s)
 	r := []rune(s)
 	if n <= 0 || len(r) <= n {
 		return s
