@@ -69,7 +69,7 @@ confidence, that the new fleet is not worse beyond the tolerance.`,
 			}
 			out, err := c.client().PutAlarm(cmd.Context(), judgeAlarm(args[0], f))
 			if err != nil {
-				return err
+				return inFlagWords(err)
 			}
 			if c.json() {
 				return c.printJSON(out)
