@@ -140,7 +140,7 @@ alarm in ALARM during any bake sends all traffic back to blue at once.
 			if c.json() {
 				return c.printJSON(ep)
 			}
-			fmt.Fprintf(c.out, "endpoint/%s updating to %s; follow it with: kiln status %s --watch\n", args[0], f.config, args[0])
+			fmt.Fprintf(c.out, "endpoint/%s updating to %s; follow it with: %s status %s --watch\n", args[0], f.config, selfCommand(), args[0])
 			return nil
 		},
 	}
