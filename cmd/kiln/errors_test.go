@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +212,20 @@ func TestOutcomeExitStatus(t *testing.T) {
 		if got := outcomeOf(kiln.HistoryEvent{Phase: tt.phase, Cause: tt.cause}).code; got != tt.want {
 			t.Errorf("%s (cause %q): exit status %d, want %d", tt.phase, tt.cause, got, tt.want)
 		}
+	}
+}
+
+// A resource the server refuses during apply is named with the server's
+// message: the context the command adds is printed, not dropped.
+func TestApplyRefusalNamesResource(t *testing.T) {
+	url := startServer(t)
+	file := t.TempDir() + "/bad.yaml"
+	data := "endpointConfigs:\n  - EndpointConfigName: orphan\n    ProductionVariants:\n      - {VariantName: AllTraffic, ModelName: nowhere, InitialInstanceCount: 1}\n"
+	if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runKiln(t, "apply", "-f", file, "--server", url)
+	if code == 0 || !strings.Contains(errOut, "kiln: endpoint config orphan: ") || !strings.Contains(errOut, "nowhere") {
+		t.Errorf("apply of a config of a missing model: exit status %d, error %q; want it to name endpoint config orphan and the model", code, errOut)
 	}
 }

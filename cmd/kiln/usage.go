@@ -7,17 +7,13 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-
-	"github.com/kiln-serve/kiln"
 )
 
-// describeError is the message kiln prints for err.
+// describeError is the message kiln prints for err: with the context the
+// command wrapped around the server's message (apply's "model demo-v1: "),
+// and a hint where one helps.
 func describeError(err error) string {
-	var ke *kiln.Error
 	msg := err.Error()
-	if errors.As(err, &ke) {
-		msg = ke.Message
-	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		msg += "\nNo Kiln server answers there: start one with `" + selfCommand() + " serve`, or name yours with --server URL or KILN_SERVER."
 	}
