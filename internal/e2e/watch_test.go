@@ -151,6 +151,22 @@ func TestDeployWatch(t *testing.T) {
 		ep := p.endpoint("wt")
 		return ep.Deployment != nil && ep.Deployment.Phase == kiln.PhaseBaking
 	})
+	// A second watch, interrupted: 130, and the deployment goes on.
+	sw := exec.Command(kilnBin, "status", "wt", "--watch", "--server", p.url)
+	swOut := &syncBuffer{}
+	sw.Stdout, sw.Stderr = swOut, swOut
+	if err := sw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "status --watch to show the bake", func() bool { return strings.Contains(swOut.String(), "Baking") })
+	sw.Process.Signal(os.Interrupt)
+	sw.Wait()
+	if c := sw.ProcessState.ExitCode(); c != 130 || !strings.Contains(swOut.String(), "goes on") {
+		t.Errorf("status --watch interrupted: exit status %d, want 130, saying the deployment goes on:\n%s", c, swOut.String())
+	}
+	if ep := p.endpoint("wt"); ep.Deployment == nil {
+		t.Errorf("interrupting a watch ended the deployment")
+	}
 	p.mustCLI("stop", "wt")
 	done := make(chan error, 1)
 	go func() { done <- watch.Wait() }()
