@@ -197,4 +197,19 @@ func TestDeployWatch(t *testing.T) {
 	if !strings.Contains(r.out, "Deployment completed.") {
 		t.Errorf("deploy --watch on a terminal does not end with the outcome:\n%q", r.out)
 	}
+
+	// New instances that cannot launch: failed, exit status 5.
+	p.waitInService("wt", 30*time.Second)
+	p.applyYAML(`models:
+  - ModelName: wt-gone
+    PrimaryContainer: {Image: /nonexistent/kiln-model}
+endpointConfigs:
+  - EndpointConfigName: wt-gone
+    ProductionVariants:
+      - {VariantName: AllTraffic, ModelName: wt-gone, InitialInstanceCount: 2, InstanceType: ml.m5.large}
+`)
+	r = p.runCLI("deploy", "wt", "--config", "wt-gone", "--canary", "1", "--bake", "5s", "--watch")
+	if r.code != 5 || !strings.Contains(r.out, "failed to launch") {
+		t.Errorf("deploy --watch of instances that cannot launch: exit status %d, want 5, with the reason\n%s%s", r.code, r.out, r.errOut)
+	}
 }
