@@ -122,10 +122,19 @@ func watchStatus(ctx context.Context, c *cli, name string, watch bool, id string
 	default:
 		view = &lineView{w: c.out, start: time.Now()}
 	}
+	// Ctrl-C ends the watch, not the deployment; it may come during a
+	// request as well as between two.
+	interrupted := func() error {
+		view.end(outcome{})
+		return withStatus(fmt.Errorf("stopped watching endpoint %s; its deployment goes on: %s status %s --watch", name, selfCommand(), name), exitInterrupted)
+	}
 	waited := 0
 	for {
 		ep, err := cl.GetEndpoint(ctx, name)
 		if err != nil {
+			if watch && ctx.Err() != nil {
+				return interrupted()
+			}
 			return err
 		}
 		if id == "" && ep.Deployment != nil {
@@ -157,6 +166,9 @@ func watchStatus(ctx context.Context, c *cli, name string, watch bool, id string
 		if over {
 			o, err := findOutcome(ctx, c, name, id, ep)
 			if err != nil {
+				if ctx.Err() != nil {
+					return interrupted()
+				}
 				return err
 			}
 			view.end(o)
@@ -167,8 +179,7 @@ func watchStatus(ctx context.Context, c *cli, name string, watch bool, id string
 		}
 		select {
 		case <-ctx.Done():
-			view.end(outcome{})
-			return withStatus(fmt.Errorf("stopped watching endpoint %s; its deployment goes on: %s status %s --watch", name, selfCommand(), name), exitInterrupted)
+			return interrupted()
 		case <-time.After(watchPoll):
 		}
 	}
@@ -248,8 +259,7 @@ func (v *ttyView) end(o outcome) { endLine(v.w, o) }
 type lineView struct {
 	w     io.Writer
 	start time.Time
-	facts map[string]string
-	order []string
+	facts map[string]string // what was last printed, by key
 }
 
 func (v *lineView) show(st status) error {
@@ -261,9 +271,6 @@ func (v *lineView) show(st status) error {
 	for _, f := range statusFacts(st) {
 		if v.facts[f.key] == f.value {
 			continue
-		}
-		if _, seen := v.facts[f.key]; !seen {
-			v.order = append(v.order, f.key)
 		}
 		v.facts[f.key] = f.value
 		fmt.Fprintf(&b, "[+%v] %s: %s\n", elapsed, f.key, f.value)
