@@ -38,6 +38,16 @@ const (
 	PhaseRollbackFailed = "RollbackFailed" // the update and its rollback both failed
 )
 
+// Rollback causes: why a deployment rolled back (Deployment.RollbackCause,
+// HistoryEvent.Cause), so that a program can tell outcomes apart without
+// reading the reason's words.
+const (
+	CauseAlarm        = "Alarm"        // a rollback alarm (a judge included) was in ALARM
+	CauseOperator     = "Operator"     // an operator stopped the update or rolled it back
+	CauseTimeout      = "Timeout"      // MaximumExecutionTimeoutInSeconds passed
+	CauseLaunchFailed = "LaunchFailed" // new instances could not launch
+)
+
 // Deployment is the durable state of an update in progress. The controller
 // writes it before acting on it, so a restarted controller carries on.
 type Deployment struct {
@@ -60,6 +70,9 @@ type Deployment struct {
 	RollbackReason string `json:"RollbackReason,omitempty"`
 	// StopRequested is set by an operator's stop; the controller rolls back.
 	StopRequested bool `json:"StopRequested,omitempty"`
+	// RollbackCause says what RollbackReason says, for programs: one of the
+	// Cause constants, set with RollbackReason.
+	RollbackCause string `json:"RollbackCause,omitempty"`
 	// Target holds the variants the endpoint will show once done.
 	Target []VariantSummary `json:"Target,omitempty"`
 	// Previous holds the variants as they were when the deployment started:
@@ -76,4 +89,7 @@ type HistoryEvent struct {
 	Message      string    `json:"Message"`
 	// GreenShare is the share of traffic on the new fleets after the event.
 	GreenShare float64 `json:"GreenShare"`
+	// Cause is the deployment's RollbackCause once it is rolling back: on
+	// the RolledBack event, why the update did not happen.
+	Cause string `json:"Cause,omitempty"`
 }

@@ -74,7 +74,7 @@ state follows a rule over other alarms (--rule, CloudWatch's AlarmRule).`,
 			}
 			out, err := c.client().PutAlarm(cmd.Context(), &a)
 			if err != nil {
-				return err
+				return inFlagWords(err)
 			}
 			if c.json() {
 				return c.printJSON(out)

@@ -10,10 +10,8 @@ import (
 	"reflect"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kiln-serve/kiln"
-	"github.com/kiln-serve/kiln/internal/api"
 )
 
 // ApplyFile is what `kiln apply` reads: resources declared in one file.
@@ -31,19 +29,6 @@ type ApplyEndpoint struct {
 	EndpointConfigName string                 `json:"EndpointConfigName"`
 	DeploymentConfig   *kiln.DeploymentConfig `json:"DeploymentConfig,omitempty"`
 	Tags               []kiln.Tag             `json:"Tags,omitempty"`
-}
-
-// parseApplyFile reads YAML (or JSON) strictly: unknown fields are errors.
-func parseApplyFile(data []byte) (*ApplyFile, error) {
-	j, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, fmt.Errorf("not valid YAML: %w", err)
-	}
-	var f ApplyFile
-	if err := api.DecodeJSON(bytes.NewReader(j), &f); err != nil {
-		return nil, err
-	}
-	return &f, nil
 }
 
 func newApplyCmd(c *cli) *cobra.Command {
@@ -82,9 +67,13 @@ with the DeploymentConfig given (blue/green, canary, linear or rolling).`,
 			if err != nil {
 				return fmt.Errorf("read %s: %w", file, err)
 			}
-			f, err := parseApplyFile(data)
+			name := file
+			if file == "-" {
+				name = "<stdin>"
+			}
+			f, err := parseApplyFile(name, data)
 			if err != nil {
-				return fmt.Errorf("%s: %w", file, err)
+				return err
 			}
 			return apply(cmd.Context(), c, c.client(), f)
 		},

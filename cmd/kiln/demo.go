@@ -215,17 +215,17 @@ invoked %[2]g times a second (--traffic).
 
 Invoke it:
   curl -s %[1]s/endpoints/demo/invocations -H 'Content-Type: application/json' -d '{"instances": [[1, 2, 3, 4]]}'
-  go run ./cmd/kiln invoke demo --server %[1]s --body '{"instances": [[1, 2, 3, 4]]}'
+  %[3]s invoke demo --server %[1]s --body '{"instances": [[1, 2, 3, 4]]}'
 
 Look at it in the dashboard, %[1]s/ui/, or:
-  go run ./cmd/kiln describe endpoint demo --server %[1]s
-  go run ./cmd/kiln metrics demo --server %[1]s
+  %[3]s describe endpoint demo --server %[1]s
+  %[3]s metrics demo --server %[1]s
 
 Deploy a new version with a canary, watched by the alarm demo-5xx:
-  go run ./cmd/kiln deploy demo --server %[1]s --config demo-v2 --canary 50%% --bake 30s --alarm demo-5xx --watch
+  %[3]s deploy demo --server %[1]s --config demo-v2 --canary 50%% --bake 30s --alarm demo-5xx --watch
 Deploy one that fails every request, and watch it roll back on its own:
-  go run ./cmd/kiln deploy demo --server %[1]s --config demo-bad --canary 50%% --bake 30s --alarm demo-5xx --watch
+  %[3]s deploy demo --server %[1]s --config demo-bad --canary 50%% --bake 30s --alarm demo-5xx --watch
 
 Press Ctrl-C to stop Kiln; its instances stop with it and come back with "kiln demo".
-`, url, traffic)
+`, url, traffic, selfCommand())
 }

@@ -131,12 +131,16 @@ alarm in ALARM during any bake sends all traffic back to blue at once.
 				return err
 			}
 			if f.watch {
-				return watchStatus(cmd.Context(), c, args[0], true)
+				id := ""
+				if ep.Deployment != nil {
+					id = ep.Deployment.ID
+				}
+				return watchStatus(cmd.Context(), c, args[0], true, id)
 			}
 			if c.json() {
 				return c.printJSON(ep)
 			}
-			fmt.Fprintf(c.out, "endpoint/%s updating to %s; follow it with: kiln status %s --watch\n", args[0], f.config, args[0])
+			fmt.Fprintf(c.out, "endpoint/%s updating to %s; follow it with: %s status %s --watch\n", args[0], f.config, selfCommand(), args[0])
 			return nil
 		},
 	}
@@ -152,7 +156,7 @@ alarm in ALARM during any bake sends all traffic back to blue at once.
 	fl.DurationVar(&f.timeout, "timeout", 0, "roll back if the deployment takes longer (MaximumExecutionTimeoutInSeconds, 10m to 8h; default 8h)")
 	fl.StringArrayVar(&f.alarms, "alarm", nil, "alarm watched during bakes; rolls back when in ALARM (repeatable, up to 10)")
 	fl.BoolVar(&f.retain, "retain-variant-properties", false, "keep the current instance counts and weights (RetainAllVariantProperties)")
-	fl.BoolVar(&f.watch, "watch", false, "follow the deployment until it ends")
+	fl.BoolVar(&f.watch, "watch", false, "follow the deployment until it ends, and exit with its outcome: 0 completed, 3 rolled back by an alarm, 4 stopped, 5 failed, 6 timed out")
 	cmd.MarkFlagRequired("config")
 	return cmd
 }

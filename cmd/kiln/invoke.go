@@ -57,8 +57,15 @@ func newInvokeCmd(c *cli) *cobra.Command {
 			if v := resp.Header.Get("X-Amzn-Invoked-Production-Variant"); v != "" {
 				fmt.Fprintf(c.errOut, "variant: %s\n", v)
 			}
-			if _, err := io.Copy(c.out, resp.Body); err != nil {
+			last := &lastByte{w: c.out}
+			if _, err := io.Copy(last, resp.Body); err != nil {
 				return fmt.Errorf("read answer: %w", err)
+			}
+			// An error's body is a message for people, and the error line
+			// follows it: end it with a newline, as a terminal does an
+			// answer. An answer piped elsewhere stays as the model sent it.
+			if last.n > 0 && last.b != '\n' && (resp.StatusCode >= 300 || c.terminal()) {
+				fmt.Fprintln(c.out)
 			}
 			if resp.StatusCode >= 300 {
 				return fmt.Errorf("the endpoint answered %s", resp.Status)
@@ -74,4 +81,20 @@ func newInvokeCmd(c *cli) *cobra.Command {
 	f.StringVar(&custom, "custom-attributes", "", "X-Amzn-SageMaker-Custom-Attributes header")
 	cmd.MarkFlagRequired("body")
 	return cmd
+}
+
+// lastByte passes writes through and remembers the last byte written.
+type lastByte struct {
+	w io.Writer
+	n int64
+	b byte
+}
+
+func (l *lastByte) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if n > 0 {
+		l.n += int64(n)
+		l.b = p[n-1]
+	}
+	return n, err
 }

@@ -54,10 +54,11 @@ stays below alpha however long the deployment runs. Differences within the
 tolerance (0.1: an error rate up to 1.1 times the old one, latencies up to 10%
 longer) never count. The reason shows the counts, the estimate and the e-value.
 
-List the alarm in the deployment's AutoRollbackConfiguration like any other. With
-too few requests it stays INSUFFICIENT_DATA; --insufficient-data wait (the default)
-makes a bake wait for a verdict, up to MaximumExecutionTimeoutInSeconds, pass lets
-it end. --early-promotion ends a bake early once the judge has shown, with the same
+List the alarm in the deployment's AutoRollbackConfiguration like any other. It
+says OK only once each fleet has answered --min-requests requests side by side, and
+stays INSUFFICIENT_DATA before; it goes to ALARM as soon as the evidence shows a
+regression, with fewer requests. --insufficient-data wait (the default) makes a bake
+wait for a verdict, up to MaximumExecutionTimeoutInSeconds, pass lets it end. --early-promotion ends a bake early once the judge has shown, with the same
 confidence, that the new fleet is not worse beyond the tolerance.`,
 		Example: `  kiln alarms put-judge demo-judge --endpoint demo
   kiln alarms put-judge demo-judge --endpoint demo --alpha 0.001 --tolerance 0.2 --metrics errors
@@ -69,7 +70,7 @@ confidence, that the new fleet is not worse beyond the tolerance.`,
 			}
 			out, err := c.client().PutAlarm(cmd.Context(), judgeAlarm(args[0], f))
 			if err != nil {
-				return err
+				return inFlagWords(err)
 			}
 			if c.json() {
 				return c.printJSON(out)
@@ -83,7 +84,7 @@ confidence, that the new fleet is not worse beyond the tolerance.`,
 	fl.Float64Var(&f.alpha, "alpha", kiln.DefaultJudgeAlpha, "bound on the probability of a false alarm over a deployment")
 	fl.Float64Var(&f.tolerance, "tolerance", kiln.DefaultJudgeTolerance, "smallest relative regression that matters (0.1 = 10%)")
 	fl.StringVar(&f.metrics, "metrics", "errors,latency", "what to judge: errors, latency, or both")
-	fl.IntVar(&f.minRequests, "min-requests", kiln.DefaultJudgeMinRequests, "requests each fleet must answer side by side before a verdict")
+	fl.IntVar(&f.minRequests, "min-requests", kiln.DefaultJudgeMinRequests, "requests each fleet must answer side by side before the judge says OK (ALARM needs no minimum)")
 	fl.StringVar(&f.insufficient, "insufficient-data", kiln.JudgeWait, "when a bake ends without a verdict: wait or pass")
 	fl.BoolVar(&f.early, "early-promotion", false, "end a bake early once the new fleet is shown not worse")
 	fl.StringVar(&f.description, "description", "", "description")

@@ -91,3 +91,25 @@ func FuzzPutJudgeFlags(f *testing.F) {
 		}
 	})
 }
+
+// put-judge's help says of --min-requests what docs/judge.md says and the
+// judge does (internal/judge's TestMinRequestsGatesOnlyOK): it gates OK,
+// not ALARM.
+func TestPutJudgeHelpMinRequests(t *testing.T) {
+	code, out, errOut := runKiln(t, "alarms", "put-judge", "--help")
+	if code != 0 {
+		t.Fatalf("put-judge --help: exit status %d: %s", code, errOut)
+	}
+	var flag string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "--min-requests") {
+			flag = l
+		}
+	}
+	if !strings.Contains(flag, "before the judge says OK") || strings.Contains(flag, "before a verdict") {
+		t.Errorf("--min-requests help %q: want it to gate OK only", flag)
+	}
+	if !strings.Contains(out, "goes to ALARM as soon as the evidence shows a\nregression, with fewer requests") {
+		t.Errorf("put-judge --help does not say that ALARM needs no minimum:\n%s", out)
+	}
+}

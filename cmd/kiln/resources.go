@@ -275,7 +275,7 @@ func printEndpoint(c *cli, e *kiln.Endpoint, insts []kiln.InstanceInfo) {
 	fmt.Fprintln(w, "Fleets:")
 	rows := [][]string{}
 	for _, f := range e.Fleets {
-		rows = append(rows, []string{f.ID, f.VariantName, f.EndpointConfigName, f.ModelName, fmt.Sprintf("%d/%d", f.ActiveInstanceCount, f.InstanceCount), fmt.Sprintf("%.1f%%", f.TrafficShare*100)})
+		rows = append(rows, []string{"  " + f.ID, f.VariantName, f.EndpointConfigName, f.ModelName, fmt.Sprintf("%d/%d", f.ActiveInstanceCount, f.InstanceCount), fmt.Sprintf("%.1f%%", f.TrafficShare*100)})
 	}
 	c.table([]string{"  FLEET", "VARIANT", "CONFIG", "MODEL", "ACTIVE", "SHARE"}, rows)
 	if len(insts) > 0 {
@@ -283,7 +283,7 @@ func printEndpoint(c *cli, e *kiln.Endpoint, insts []kiln.InstanceInfo) {
 		sort.Slice(insts, func(i, j int) bool { return insts[i].ID < insts[j].ID })
 		rows = rows[:0]
 		for _, in := range insts {
-			rows = append(rows, []string{in.ID, in.State, strconv.FormatBool(in.Routable), in.Addr, strconv.Itoa(in.PID), strconv.Itoa(in.Restarts), in.LastError})
+			rows = append(rows, []string{"  " + in.ID, in.State, strconv.FormatBool(in.Routable), in.Addr, strconv.Itoa(in.PID), strconv.Itoa(in.Restarts), in.LastError})
 		}
 		c.table([]string{"  INSTANCE", "STATE", "ROUTABLE", "ADDR", "PID", "RESTARTS", "LAST ERROR"}, rows)
 	}

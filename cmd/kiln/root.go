@@ -121,5 +121,6 @@ from "kiln token" (--token or KILN_TOKEN).`,
 			Run:     func(*cobra.Command, []string) { fmt.Fprintln(out, "kiln", version) },
 		},
 	)
+	strictUsage(root)
 	return root
 }

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/kiln-serve/kiln"
 )
 
 func newStatusCmd(c *cli) *cobra.Command {
@@ -19,103 +16,80 @@ func newStatusCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status ENDPOINT [--watch]",
 		Short: "Show an endpoint's deployment progress: step, share on the new fleet, bake time left, alarms",
+		Long: `status shows an endpoint's deployment progress. With --watch it follows the
+deployment in progress until it ends, redrawn in place on a terminal and one line
+per change otherwise, and exits with its outcome: 0 completed, 3 rolled back by an
+alarm or judge, 4 stopped by an operator, 5 failed, 6 timed out, 130 interrupted
+(the deployment goes on). With no deployment in progress, --watch exits with the
+outcome of the last one.`,
 		Example: `  kiln status demo
   kiln status demo --watch`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return watchStatus(cmd.Context(), c, args[0], watch)
+			return watchStatus(cmd.Context(), c, args[0], watch, "")
 		},
 	}
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "keep showing the status until the deployment ends (Ctrl-C to leave)")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "follow the deployment until it ends, and exit with its outcome (Ctrl-C to leave)")
 	return cmd
 }
 
-// watchStatus prints the status once, or until the deployment ends.
-func watchStatus(ctx context.Context, c *cli, name string, watch bool) error {
-	cl := c.client()
-	last := ""
-	sawDeployment := false
-	for {
-		ep, err := cl.GetEndpoint(ctx, name)
-		if err != nil {
-			return err
-		}
-		alarms := map[string]kiln.AlarmState{}
-		names := ep.LastDeploymentConfig.AlarmNames()
-		if ep.Deployment != nil {
-			names = ep.Deployment.DeploymentConfig.AlarmNames()
-		}
-		for _, n := range names {
-			if a, err := cl.GetAlarm(ctx, n); err == nil {
-				alarms[n] = a.AlarmState
-			}
-		}
-		view := renderStatus(ep, names, alarms, time.Now())
-		if c.json() {
-			if err := c.printJSON(ep); err != nil {
-				return err
-			}
-		} else if view != last {
-			if watch && last != "" {
-				fmt.Fprintln(c.out, strings.Repeat("─", 60))
-			}
-			io.WriteString(c.out, view)
-			last = view
-		}
-		if ep.Deployment != nil {
-			sawDeployment = true
-		}
-		if !watch || (ep.Deployment == nil && (sawDeployment || ep.EndpointStatus != kiln.StatusCreating)) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(500 * time.Millisecond):
-		}
+func jsonText(v any) (string, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encode JSON: %w", err)
 	}
+	return string(b) + "\n", nil
 }
 
 var bakeRE = regexp.MustCompile(`Baking for (\d+) seconds`)
 
-// renderStatus draws the status of an endpoint as text.
-func renderStatus(ep *kiln.Endpoint, alarmNames []string, alarms map[string]kiln.AlarmState, now time.Time) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Endpoint %s: %s on %s\n", ep.EndpointName, ep.EndpointStatus, ep.EndpointConfigName)
-	if ep.FailureReason != "" {
-		fmt.Fprintf(&b, "Failure reason: %s\n", ep.FailureReason)
+// renderStatus draws the status of an endpoint as lines of at most width
+// characters (width <= 0: no limit). The last update's failure shows only
+// while no other update runs.
+func renderStatus(st status, width int) []string {
+	ep := st.ep
+	var lines []string
+	add := func(format string, a ...any) { lines = append(lines, cut(fmt.Sprintf(format, a...), width)) }
+	add("Endpoint %s: %s on %s", ep.EndpointName, ep.EndpointStatus, ep.EndpointConfigName)
+	if ep.FailureReason != "" && ep.Deployment == nil {
+		add("Failure reason: %s", ep.FailureReason)
 	}
 	if d := ep.Deployment; d != nil {
 		share := greenShare(*ep)
-		fmt.Fprintf(&b, "Deployment %s (%s) to %s: phase %s, step %d\n", d.ID, d.Kind, d.EndpointConfigName, d.Phase, d.Step)
-		fmt.Fprintf(&b, "  new fleet [%s] %3.0f%% of traffic\n", bar(share, 30), share*100)
+		add("Deployment %s (%s) to %s: phase %s, step %d", d.ID, d.Kind, d.EndpointConfigName, d.Phase, d.Step)
+		add("  new fleet [%s] %3.0f%% of traffic", bar(share, 30), share*100)
 		if d.RollbackReason != "" {
-			fmt.Fprintf(&b, "  rolling back: %s\n", d.RollbackReason)
+			add("  rolling back: %s", d.RollbackReason)
 		}
 	}
 	for _, v := range ep.ProductionVariants {
 		for _, s := range v.VariantStatus {
-			line := fmt.Sprintf("  %s: %s: %s", v.VariantName, s.Status, s.StatusMessage)
+			left := ""
 			if m := bakeRE.FindStringSubmatch(s.StatusMessage); m != nil {
 				secs, _ := strconv.Atoi(m[1])
-				left := s.StartTime.Add(time.Duration(secs) * time.Second).Sub(now).Round(time.Second)
-				if left < 0 {
-					left = 0
+				l := s.StartTime.Add(time.Duration(secs) * time.Second).Sub(st.now).Round(time.Second)
+				if l < 0 {
+					l = 0
 				}
-				line += fmt.Sprintf(" (%v left)", left)
+				left = fmt.Sprintf(" (%v left)", l)
 			}
-			b.WriteString(line + "\n")
+			msg := s.StatusMessage
+			if width > 0 {
+				// The countdown must stay in view: cut the message, not it.
+				msg = cut(msg, width-len([]rune(fmt.Sprintf("  %s: %s: ", v.VariantName, s.Status)))-len([]rune(left)))
+			}
+			add("  %s: %s: %s%s", v.VariantName, s.Status, msg, left)
 		}
 	}
-	for _, n := range alarmNames {
-		st, ok := alarms[n]
+	for _, n := range st.alarmNames {
+		a, ok := st.alarms[n]
 		if !ok {
-			fmt.Fprintf(&b, "  alarm %s: (missing)\n", n)
+			add("  alarm %s: (missing)", n)
 			continue
 		}
-		fmt.Fprintf(&b, "  alarm %s: %s — %s\n", n, st.StateValue, st.StateReason)
+		add("  alarm %s: %s — %s", n, a.StateValue, a.StateReason)
 	}
-	return b.String()
+	return lines
 }
 
 func bar(frac float64, width int) string {

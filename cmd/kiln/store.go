@@ -86,7 +86,7 @@ alarms/NAME, history/ENDPOINT/..., alarm-history/ALARM/...`,
 			}
 			c.table([]string{"KEY", "CREATED", "MODIFIED", "BYTES", "CHECKSUM"}, table)
 			if damaged > 0 {
-				fmt.Fprintf(c.errOut, "%d damaged record(s): see them with `kiln store get`, remove them with `kiln store delete`\n", damaged)
+				fmt.Fprintf(c.errOut, "%d damaged record(s): see them with `%[2]s store get`, remove them with `%[2]s store delete`\n", damaged, selfCommand())
 			}
 			return nil
 		},

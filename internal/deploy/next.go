@@ -239,6 +239,7 @@ func (m *machine) event(phase, msg string) {
 	if m.d != nil {
 		ev.DeploymentID = m.d.ID
 		ev.Step = m.d.Step
+		ev.Cause = m.d.RollbackCause
 	}
 	m.events = append(m.events, ev)
 	m.changed = true

@@ -320,6 +320,7 @@ func RequestStop(ep kiln.Endpoint, reason string, now time.Time) (kiln.Endpoint,
 	}
 	next := cloneEndpoint(ep)
 	next.Deployment.StopRequested = true
+	next.Deployment.RollbackCause = kiln.CauseOperator
 	next.Deployment.RollbackReason = stopReason(reason)
 	next.LastModifiedTime = now
 	return next, nil

@@ -54,12 +54,17 @@ func (m *machine) canRollBack(vs []variant) bool {
 	return true
 }
 
-// rollbackCause returns why the update must roll back now, or "".
+// rollbackCause returns why the update must roll back now, or "", and sets
+// the deployment's RollbackCause to match.
 func (m *machine) rollbackCause(vs []variant) string {
 	if m.d.RollbackReason != "" {
+		if m.d.RollbackCause == "" && m.d.StopRequested {
+			m.d.RollbackCause = kiln.CauseOperator
+		}
 		return m.d.RollbackReason
 	}
 	if m.d.StopRequested {
+		m.d.RollbackCause = kiln.CauseOperator
 		return stopReason("stopped by operator")
 	}
 	for _, v := range vs {
@@ -71,6 +76,7 @@ func (m *machine) rollbackCause(vs []variant) string {
 			}
 		}
 		if st, ok := m.obs.Fleets[id]; ok && id != "" && st.LaunchFailed {
+			m.d.RollbackCause = kiln.CauseLaunchFailed
 			return fmt.Sprintf("Update rolled back because new instances of variant %q (endpoint config %q) failed to launch: %s",
 				v.name, m.d.EndpointConfigName, reasonText(st.Reason))
 		}
@@ -80,12 +86,14 @@ func (m *machine) rollbackCause(vs []variant) string {
 		if !ok || st.StateValue != kiln.StateAlarm {
 			continue
 		}
+		m.d.RollbackCause = kiln.CauseAlarm
 		if m.greenShare() == 0 {
 			return fmt.Sprintf("Update failed before any traffic moved because alarm %q was already in ALARM: %s", name, reasonText(st.StateReason))
 		}
 		return fmt.Sprintf("Update rolled back because alarm %q is in ALARM: %s", name, reasonText(st.StateReason))
 	}
 	if !m.now.Before(m.deadline()) {
+		m.d.RollbackCause = kiln.CauseTimeout
 		return fmt.Sprintf("Update rolled back because it did not complete within MaximumExecutionTimeoutInSeconds (%d seconds).",
 			m.d.DeploymentConfig.ExecutionTimeout())
 	}
