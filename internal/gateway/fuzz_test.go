@@ -104,7 +104,10 @@ func FuzzHeaders(f *testing.F) {
 
 		// The whole handler, in-process: whatever the input, a well-formed
 		// answer and never a 500 or a panic.
-		g := New(Config{Rand: seeded(1)})
+		// No instance exists: the answer is the 503 at once, not after
+		// the wait for one to start.
+		g := New(Config{Rand: seeded(1), InstanceWait: -1})
+		defer g.Close()
 		g.Update([]EndpointRoute{oneVariant("ep", nil)})
 		req := httptest.NewRequest(http.MethodPost, "/endpoints/ep/invocations", bytes.NewReader([]byte("x")))
 		for k, v := range h {
@@ -127,7 +130,10 @@ func FuzzServePath(f *testing.F) {
 	f.Add("GET", "/endpoints/ep/invocations")
 	f.Add("POST", "/endpoints/%22quoted%22/invocations")
 	f.Fuzz(func(t *testing.T, method, path string) {
-		g := New(Config{Rand: seeded(1)})
+		// No instance exists: the answer is the 503 at once, not after
+		// the wait for one to start.
+		g := New(Config{Rand: seeded(1), InstanceWait: -1})
+		defer g.Close()
 		g.Update([]EndpointRoute{oneVariant("ep", nil)})
 		req := httptest.NewRequest(http.MethodPost, "/", nil)
 		req.Method = method
