@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -104,5 +106,54 @@ func TestAllowListKilnWithoutPath(t *testing.T) {
 		if status != c.status || !strings.Contains(msg, c.want) {
 			t.Errorf("CreateModel %q: %d %s; want %d %q", c.image, status, msg, c.status, c.want)
 		}
+	}
+}
+
+// Run as root from a file the instance user cannot reach (go run builds
+// Kiln in such a directory), `kiln serve` still runs `kiln demo-model`:
+// from the copy it makes in DATA_DIR/bin.
+func TestServeKilnImageFromPrivateBinary(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("instances run as another user only when Kiln runs as root")
+	}
+	private := t.TempDir() // 0700, as go run's build directory
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(kilnBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(private, "kiln")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "PATH=/usr/bin:/bin")
+	dataDir := filepath.Join(sharedTempDir(t), "data")
+	p := startKilnWith(t, dataDir, kilnOpts{env: env, configure: func(cmd *exec.Cmd) { cmd.Path, cmd.Args[0] = bin, bin }})
+	out := p.applyYAML(`models:
+  - ModelName: pb-v1
+    PrimaryContainer:
+      Image: kiln demo-model
+endpointConfigs:
+  - EndpointConfigName: pb-v1
+    ProductionVariants:
+      - {VariantName: AllTraffic, ModelName: pb-v1, InitialInstanceCount: 1}
+endpoints:
+  - EndpointName: pb
+    EndpointConfigName: pb-v1
+`)
+	if !strings.Contains(out, "endpoint/pb InService") {
+		t.Fatalf("apply printed:\n%s", out)
+	}
+	if fi, err := os.Stat(filepath.Join(dataDir, "bin", "kiln")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("the copy in DATA_DIR/bin: %v %v", fi, err)
 	}
 }
