@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -74,10 +75,14 @@ type walkthrough struct {
 	// rolls back, which `kiln deploy --watch` may report so; check then
 	// says whether it did what the document promises.
 	mayFail bool
+	// demo says the walk-through uses the quick start's endpoint: those run
+	// one at a time (an invocation during the failing canary fails), the
+	// others alongside them.
+	demo bool
 	// want must appear in the block's output.
 	want string
 	// check, if set, looks at Kiln after the block ran.
-	check func(t *testing.T, k *quickStart)
+	check func(k *quickStart) error
 }
 
 // Every walk-through of the documents runs as written, twice in a row,
@@ -103,22 +108,31 @@ func TestDocWalkthroughs(t *testing.T) {
 	}
 	blocks := readWalkthroughs(t, root)
 	walks := []walkthrough{
-		{name: "readme-quickstart", inRepo: true, mayFail: true, want: `"predictions"`, check: func(t *testing.T, k *quickStart) {
-			ep := k.endpoint(t, "demo")
+		{name: "readme-quickstart", demo: true, inRepo: true, mayFail: true, want: `"predictions"`, check: func(k *quickStart) error {
+			ep, err := k.kiln.client.GetEndpoint(context.Background(), "demo")
+			if err != nil {
+				return err
+			}
 			if ep.EndpointStatus != kiln.StatusInService || ep.EndpointConfigName != "demo-v1" || !strings.Contains(ep.FailureReason, "demo-5xx") {
-				t.Errorf("after the README's failing canary, demo is %s on %s with FailureReason %q; want InService on demo-v1, with a reason naming demo-5xx",
+				return fmt.Errorf("after the README's failing canary, demo is %s on %s with FailureReason %q; want InService on demo-v1, with a reason naming demo-5xx",
 					ep.EndpointStatus, ep.EndpointConfigName, ep.FailureReason)
 			}
+			return nil
 		}},
-		{name: "readme-boto3", want: `"predictions"`},
-		{name: "readme-aws-cli", want: `"EndpointName": "demo"`},
+		{name: "readme-boto3", demo: true, want: `"predictions"`},
+		{name: "readme-aws-cli", demo: true, want: `"EndpointName": "demo"`},
 		{name: "aws-boto3", want: "the model answered 400"},
 		{name: "aws-cli", want: `"model_version":"v1"`},
 		{name: "aws-go", want: "AllTraffic"},
-		{name: "models-apply", inRepo: true, want: `"predictions"`, check: func(t *testing.T, k *quickStart) {
-			if ep := k.endpoint(t, "hello"); ep.EndpointStatus != kiln.StatusInService {
-				t.Errorf("hello is %s (%s) after models.md's apply", ep.EndpointStatus, ep.FailureReason)
+		{name: "models-apply", inRepo: true, want: `"predictions"`, check: func(k *quickStart) error {
+			ep, err := k.kiln.client.GetEndpoint(context.Background(), "hello")
+			if err != nil {
+				return err
 			}
+			if ep.EndpointStatus != kiln.StatusInService {
+				return fmt.Errorf("hello is %s (%s) after models.md's apply", ep.EndpointStatus, ep.FailureReason)
+			}
+			return nil
 		}},
 	}
 	for name, b := range blocks {
@@ -127,25 +141,58 @@ func TestDocWalkthroughs(t *testing.T) {
 		}
 	}
 
+	for _, w := range walks {
+		if _, ok := blocks[w.name]; !ok {
+			t.Fatalf("no walk-through %q in %s", w.name, strings.Join(walkthroughDocs, ", "))
+		}
+	}
+
 	k := startQuickStart(t, root, blocks)
-	for round := 1; round <= 2; round++ {
-		for _, w := range walks {
-			b, ok := blocks[w.name]
-			if !ok {
-				t.Fatalf("no walk-through %q in %s", w.name, strings.Join(walkthroughDocs, ", "))
-			}
-			out, err := k.run(t, b, w.inRepo)
-			if err != nil && !w.mayFail {
-				t.Fatalf("round %d: %s's walk-through %q failed: %v\n%s", round, b.file, w.name, err, out)
-			}
-			if !strings.Contains(out, w.want) {
-				t.Errorf("round %d: %s's walk-through %q printed no %s (exit: %v):\n%s", round, b.file, w.name, w.want, err, out)
-			}
-			if w.check != nil {
-				w.check(t, k)
+	// Each walk-through runs twice in a row; those on names of their own
+	// at the same time as the others.
+	run := func(w walkthrough, round int) {
+		b := blocks[w.name]
+		out, err := k.run(t, b, w.inRepo)
+		if err != nil && !w.mayFail {
+			t.Errorf("round %d: %s's walk-through %q failed: %v\n%s", round, b.file, w.name, err, out)
+			return
+		}
+		if !strings.Contains(out, w.want) {
+			t.Errorf("round %d: %s's walk-through %q printed no %s (exit: %v):\n%s", round, b.file, w.name, w.want, err, out)
+		}
+		if w.check != nil {
+			if err := w.check(k); err != nil {
+				t.Errorf("round %d: %s's walk-through %q: %v", round, b.file, w.name, err)
 			}
 		}
-		// `kiln apply --help`'s example, as a user copies it.
+	}
+	var wg sync.WaitGroup
+	var demo []walkthrough
+	for _, w := range walks {
+		if w.demo {
+			demo = append(demo, w)
+			continue
+		}
+		wg.Go(func() {
+			for round := 1; round <= 2; round++ {
+				run(w, round)
+			}
+		})
+	}
+	wg.Go(func() {
+		for round := 1; round <= 2; round++ {
+			for _, w := range demo {
+				run(w, round)
+			}
+		}
+	})
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	// `kiln apply --help`'s example, as a user copies it, twice. It
+	// declares what models.md's walk-through does, so it runs after it.
+	for round := 1; round <= 2; round++ {
 		out, err := k.applyHelpExample(t)
 		if err != nil || !strings.Contains(out, "endpoint/hello InService") {
 			t.Fatalf("round %d: kiln apply --help's example: %v\n%s", round, err, out)
@@ -171,10 +218,11 @@ func TestDocWalkthroughs(t *testing.T) {
 
 // quickStart is `go run ./cmd/kiln demo` as the README starts it.
 type quickStart struct {
-	kiln *kilnProc // for its client; the process is the group below
-	root string
-	env  []string
-	addr string
+	kiln    *kilnProc // for its client; the process is the group below
+	root    string
+	scratch string // where each run of a walk-through gets a directory
+	env     []string
+	addr    string
 }
 
 // startQuickStart runs the README's quick start block, as written, in the
@@ -214,7 +262,7 @@ func startQuickStart(t *testing.T, root string, blocks map[string]docBlock) *qui
 	}
 	home := t.TempDir()
 	addr := freeAddr(t)
-	k := &quickStart{root: root, addr: addr, env: []string{
+	k := &quickStart{root: root, addr: addr, scratch: sharedTempDir(t), env: []string{
 		"PATH=" + path, "HOME=" + home, "LANG=C.UTF-8",
 		"GOCACHE=" + ge[0], "GOMODCACHE=" + ge[1], "GOPATH=" + ge[2], "GOROOT=" + ge[3],
 		"GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=",
@@ -271,21 +319,14 @@ func startQuickStart(t *testing.T, root string, blocks map[string]docBlock) *qui
 	return k
 }
 
-func (k *quickStart) endpoint(t *testing.T, name string) kiln.Endpoint {
-	t.Helper()
-	ep, err := k.kiln.client.GetEndpoint(context.Background(), name)
-	if err != nil {
-		t.Fatalf("describe %s: %v", name, err)
-	}
-	return *ep
-}
-
 // run runs one block with the quick start's address in place of the
 // documents' 127.0.0.1:8080, and returns its output.
 func (k *quickStart) run(t *testing.T, b docBlock, inRepo bool) (string, error) {
-	t.Helper()
 	code := strings.NewReplacer("127.0.0.1:8080", k.addr, "localhost:8080", k.addr).Replace(b.code)
-	dir := sharedTempDir(t)
+	dir, err := os.MkdirTemp(k.scratch, b.name+"-")
+	if err != nil {
+		return "", err
+	}
 	var cmd *exec.Cmd
 	switch b.lang {
 	case "sh":
@@ -298,29 +339,31 @@ func (k *quickStart) run(t *testing.T, b docBlock, inRepo bool) (string, error) 
 		for _, f := range []string{"go.mod", "go.sum"} {
 			data, err := os.ReadFile(filepath.Join(k.root, f))
 			if err != nil {
-				t.Fatal(err)
+				return "", err
 			}
 			if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
-				t.Fatal(err)
+				return "", err
 			}
 		}
 		if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(code), 0o644); err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		cmd = exec.Command("go", "run", ".")
 	default:
-		t.Fatalf("%s: walk-through %q is a %q block, which this test cannot run", b.file, b.name, b.lang)
+		return "", fmt.Errorf("%s: walk-through %q is a %q block, which this test cannot run", b.file, b.name, b.lang)
 	}
 	cmd.Dir, cmd.Env = dir, k.env
 	if inRepo {
 		cmd.Dir = k.root
 	}
 	// The tools are looked up in the walk-through's PATH, not the test's.
-	cmd.Path = lookIn(t, k.env, cmd.Args[0])
+	if cmd.Path, err = lookIn(k.env, cmd.Args[0]); err != nil {
+		return "", err
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := runWithin(cmd, 3*time.Minute)
+	err = runWithin(cmd, 3*time.Minute)
 	t.Logf("%s (%s): %v, %v", b.name, b.file, err, time.Since(start).Round(100*time.Millisecond))
 	return out.String(), err
 }
@@ -364,20 +407,18 @@ func (k *quickStart) applyHelpExample(t *testing.T) (string, error) {
 }
 
 // lookIn finds name in env's PATH.
-func lookIn(t *testing.T, env []string, name string) string {
-	t.Helper()
+func lookIn(env []string, name string) (string, error) {
 	for _, kv := range env {
 		if path, ok := strings.CutPrefix(kv, "PATH="); ok {
 			for _, dir := range filepath.SplitList(path) {
 				p := filepath.Join(dir, name)
 				if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-					return p
+					return p, nil
 				}
 			}
 		}
 	}
-	t.Fatalf("%s is not in the walk-throughs' PATH", name)
-	return ""
+	return "", fmt.Errorf("%s is not in the walk-throughs' PATH", name)
 }
 
 // runWithin runs cmd, killed after limit.
