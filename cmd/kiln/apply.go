@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -33,6 +34,8 @@ type ApplyEndpoint struct {
 
 func newApplyCmd(c *cli) *cobra.Command {
 	var file string
+	var wait bool
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Create or update the models, endpoint configs, alarms and endpoints declared in a file",
@@ -40,21 +43,29 @@ func newApplyCmd(c *cli) *cobra.Command {
 already exist as declared are left alone, so the file can live in version control.
 Models and endpoint configs are immutable; declare a new name to change one. An
 endpoint declared with another endpoint config than it runs is updated to it,
-with the DeploymentConfig given (blue/green, canary, linear or rolling).`,
-		Example: `  kiln apply -f demo.yaml
+with the DeploymentConfig given (blue/green, canary, linear or rolling).
 
-  # demo.yaml
+Then it waits (--wait, the default) until no endpoint of the file is being created
+or updated, up to --timeout, and exits 1 naming each endpoint that failed, or
+that does not run the config the file declares (its update rolled back), with
+its FailureReason. --wait=false returns as soon as the changes are accepted.
+
+"kiln demo-model" as an Image runs the demo model of the Kiln that serves the
+file, whatever PATH holds.`,
+		Example: `  kiln apply -f hello.yaml
+
+  # hello.yaml
   models:
-    - ModelName: demo-v1
+    - ModelName: hello-v1
       PrimaryContainer:
         Image: kiln demo-model
   endpointConfigs:
-    - EndpointConfigName: demo-v1
+    - EndpointConfigName: hello-v1
       ProductionVariants:
-        - {VariantName: AllTraffic, ModelName: demo-v1, InitialInstanceCount: 2}
+        - {VariantName: AllTraffic, ModelName: hello-v1, InitialInstanceCount: 2}
   endpoints:
-    - EndpointName: demo
-      EndpointConfigName: demo-v1`,
+    - EndpointName: hello
+      EndpointConfigName: hello-v1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var data []byte
@@ -75,10 +86,18 @@ with the DeploymentConfig given (blue/green, canary, linear or rolling).`,
 			if err != nil {
 				return err
 			}
-			return apply(cmd.Context(), c, c.client(), f)
+			if err := apply(cmd.Context(), c, c.client(), f); err != nil {
+				return err
+			}
+			if !wait {
+				return nil
+			}
+			return waitApplied(cmd.Context(), c, c.client(), f, timeout)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "file to apply (YAML or JSON; - for standard input)")
+	cmd.Flags().BoolVar(&wait, "wait", true, "wait until the file's endpoints are no longer being created or updated, and fail if one failed or rolled back")
+	cmd.Flags().DurationVar(&timeout, "timeout", defaultApplyTimeout, "how long --wait waits at most")
 	cmd.MarkFlagRequired("file")
 	return cmd
 }

@@ -42,6 +42,7 @@ deployments have requests to watch.`,
 			}
 			name, auto := f.instanceUserName()
 			cfg.InstanceUser = demoInstanceUser(name, auto, strings.TrimSuffix(image, " demo-model"), c.errOut)
+			cfg.KilnBinary = strings.TrimSuffix(image, " demo-model") // what `kiln demo-model` runs
 			srv, err := server.New(cfg)
 			if err != nil {
 				return err

@@ -120,6 +120,7 @@ when Kiln stopped come back on their own.`,
 			if err != nil {
 				return err
 			}
+			cfg.KilnBinary = serveKilnBinary(cfg, c.errOut)
 			srv, err := server.New(cfg)
 			if err != nil {
 				return err

@@ -74,7 +74,9 @@ func TestBoto3Lifecycle(t *testing.T) {
 }
 
 // The AWS CLI (botocore underneath, whichever major version is installed)
-// with the commands docs/aws.md shows.
+// against a Kiln with credentials, the endpoint URL from the environment
+// for sagemaker (newer CLIs read it there). TestDocWalkthroughs runs
+// docs/aws.md's own commands.
 func TestAWSCLISageMaker(t *testing.T) {
 	if _, err := exec.LookPath("aws"); err != nil {
 		if os.Getenv("KILN_REQUIRE_SERVERS") == "1" {

@@ -52,6 +52,24 @@ const restWord = "**"
 // not.
 type CommandPolicy struct {
 	entries []commandEntry
+	// self is the file the bare word "kiln" names, in an Image and in an
+	// entry; "" looks it up in PATH like any other name.
+	self string
+}
+
+// selfName is the word that names Kiln itself in an Image: `kiln
+// demo-model` runs the demo model of the Kiln that starts the instance,
+// however that Kiln was started (go run puts no kiln on PATH).
+const selfName = "kiln"
+
+// lookPath resolves a command line's first word: the bare word "kiln" is
+// the policy's own binary when it has one, anything else is looked up as
+// exec.LookPath does with Kiln's own PATH.
+func (p *CommandPolicy) lookPath(name string) (string, error) {
+	if name == selfName && p != nil && p.self != "" {
+		return p.self, nil
+	}
+	return exec.LookPath(name)
 }
 
 type commandEntry struct {
@@ -98,7 +116,7 @@ func ParseCommandPolicy(entries []string) (*CommandPolicy, error) {
 func (p *CommandPolicy) Warnings() []string {
 	var out []string
 	for _, e := range p.entries {
-		exe, err := exec.LookPath(e.exe)
+		exe, err := p.lookPath(e.exe)
 		if err != nil || e.patterns != nil {
 			continue
 		}
@@ -138,7 +156,7 @@ func (p *CommandPolicy) CheckImage(image string) error {
 	if len(argv) == 0 {
 		return kiln.Errorf(kiln.EINVALID, "PrimaryContainer.Image is empty; it should be the command line that starts the model server.")
 	}
-	exe, err := exec.LookPath(argv[0])
+	exe, err := p.lookPath(argv[0])
 	if err != nil {
 		if p.Empty() {
 			return nil
@@ -162,14 +180,14 @@ func (p *CommandPolicy) Check(exe string, argv []string) error {
 	}
 	kind := kindOf(exe)
 	if kind == runner {
-		if i := kilnArgument(argv); i > 0 {
+		if i := p.kilnArgument(argv); i > 0 {
 			return fmt.Errorf("%s would run Kiln itself (%q), which an instance may run only as \"kiln %s\"", argv[0], argv[i], selfSubcommand)
 		}
 	}
 	want := canonicalPath(exe)
 	var reasons []string
 	for _, e := range p.entries {
-		allowed, err := exec.LookPath(e.exe)
+		allowed, err := p.lookPath(e.exe)
 		if err != nil || canonicalPath(allowed) != want {
 			continue
 		}
@@ -328,9 +346,9 @@ func specialFile(p string) bool {
 // kilnArgument returns the index of the first argument of a runner (env,
 // nohup, ...) that names Kiln's binary without "demo-model" as its only
 // argument after it, or -1.
-func kilnArgument(argv []string) int {
+func (p *CommandPolicy) kilnArgument(argv []string) int {
 	for i := 1; i < len(argv); i++ {
-		exe, err := exec.LookPath(argv[i])
+		exe, err := p.lookPath(argv[i])
 		if err != nil {
 			if filepath.Base(argv[i]) != "kiln" {
 				continue

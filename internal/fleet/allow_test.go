@@ -116,3 +116,32 @@ func TestParseCommandPolicyErrors(t *testing.T) {
 		}
 	}
 }
+
+// The bare word kiln names the policy's own binary, in an Image and in an
+// entry, whatever PATH holds; Kiln itself still runs only as demo-model.
+func TestKilnWordIsSelf(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no kiln anywhere
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, allow := range [][]string{nil, {"kiln demo-model"}, {"kiln"}} {
+		p, err := ParseCommandPolicy(allow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.CheckImage("kiln demo-model"); err == nil && len(allow) > 0 {
+			t.Errorf("allow %q without a self: kiln demo-model passed, though no kiln can be found", allow)
+		}
+		p.self = self
+		if exe, err := p.lookPath("kiln"); err != nil || exe != self {
+			t.Errorf("lookPath(kiln) = %q, %v; want %q", exe, err, self)
+		}
+		if err := p.CheckImage("kiln demo-model"); err != nil {
+			t.Errorf("allow %q: kiln demo-model: %v", allow, err)
+		}
+		if err := p.CheckImage("kiln serve"); err == nil || !strings.Contains(err.Error(), "is Kiln itself") {
+			t.Errorf("allow %q: kiln serve: %v; want refused as Kiln itself", allow, err)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package fleet
 import (
 	"maps"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 
@@ -70,7 +69,7 @@ func (m *Manager) CheckImage(image string) error {
 		return nil
 	}
 	argv, _ := shlex.Split(image) // CheckImage split it
-	exe, err := exec.LookPath(argv[0])
+	exe, err := m.policy.lookPath(argv[0])
 	if err != nil {
 		return nil // fails when an instance starts, with the reason
 	}

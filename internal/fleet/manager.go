@@ -101,6 +101,14 @@ type Config struct {
 	// `kiln demo-model`. A command that is not allowed fails its launch with
 	// a reason that says so.
 	AllowedCommands []string
+	// KilnBinary is the file an Image's first word runs when it is the
+	// bare word "kiln" (so that `kiln demo-model`, as the docs write it,
+	// runs the demo model of this Kiln however it was started, and a kiln
+	// elsewhere on PATH is never picked instead); allow-list entries that
+	// say "kiln" name it too. It should be this Kiln's own binary, or a
+	// copy of it the instance user can run. If empty, "kiln" is looked up
+	// in PATH like any other name.
+	KilnBinary string
 	// InstanceUser, if not empty, is the user (a name or a numeric ID)
 	// instances run as, with its primary group and supplementary groups,
 	// its home directory as HOME, and its name as USER and LOGNAME. Kiln
@@ -210,6 +218,11 @@ func New(cfg Config) (*Manager, error) {
 	policy, err := ParseCommandPolicy(cfg.AllowedCommands)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	if cfg.KilnBinary != "" {
+		if policy.self, err = filepath.Abs(cfg.KilnBinary); err != nil {
+			return nil, fmt.Errorf("fleet: Config.KilnBinary: %w", err)
+		}
 	}
 	user, err := lookupInstanceUser(cfg.InstanceUser)
 	if err != nil {

@@ -105,7 +105,7 @@ func (m *Manager) launch(s *slot, spec Spec) (p *proc, err error) {
 	if len(argv) == 0 {
 		return nil, errors.New("Image is empty; it should be the command line that starts the model server")
 	}
-	path, err := exec.LookPath(argv[0])
+	path, err := m.policy.lookPath(argv[0])
 	if err != nil {
 		var ee *exec.Error
 		if errors.As(err, &ee) {

@@ -41,6 +41,9 @@ type Config struct {
 	// AllowedCommands, if not empty, are the only executables or command
 	// line patterns a model's Image may start (fleet.CommandPolicy).
 	AllowedCommands []string
+	// KilnBinary is what a model's Image runs for the bare word "kiln"
+	// (fleet.Config.KilnBinary). If empty, the running executable.
+	KilnBinary string
 	// InstanceUser, if not empty, is the user instances run as; Kiln must
 	// then run as root. Empty runs them as Kiln's own user.
 	InstanceUser string
@@ -195,6 +198,7 @@ func New(cfg Config) (*Server, error) {
 		StartupTimeout:  cfg.StartupTimeout,
 		StopTimeout:     cfg.StopTimeout,
 		AllowedCommands: cfg.AllowedCommands,
+		KilnBinary:      kilnBinary(cfg.KilnBinary),
 		InstanceUser:    cfg.InstanceUser,
 		Drainer:         s.gw,
 		OnChange:        s.fleetChanged,
