@@ -201,7 +201,9 @@ func openBolt(path string, lockTimeout time.Duration, readOnly bool) (db *bolt.D
 			db, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
+	// The free list is loaded read-only too, so that checkPageRuns can ask
+	// for any page.
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: readOnly, PreLoadFreelist: true})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w (waited %v)", ErrLocked, lockTimeout)
@@ -350,6 +352,9 @@ func verify(tx *bolt.Tx) (damaged []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPageRuns(tx); err != nil {
+		return damaged, err
+	}
 	// The checker stops only once its channel is drained, and it must stop
 	// before the transaction ends.
 	var first error
@@ -359,6 +364,28 @@ func verify(tx *bolt.Tx) (damaged []string, err error) {
 		}
 	}
 	return damaged, first
+}
+
+// checkPageRuns refuses a file in which a page's header claims a run of
+// pages beyond the file's last page. bbolt's Check walks a run page by page
+// into a map, so a damaged overflow count (up to 2^32) would keep it busy
+// for hours and fill the memory; walking the runs as they lie in the file
+// costs one look per run.
+func checkPageRuns(tx *bolt.Tx) error {
+	for id := 2; ; {
+		info, err := tx.Page(id)
+		if err != nil {
+			return fmt.Errorf("%w: page %d: %v", ErrCorrupt, id, err)
+		}
+		if info == nil {
+			return nil // past the last page
+		}
+		end := id + info.OverflowCount
+		if last, err := tx.Page(end); err != nil || last == nil {
+			return fmt.Errorf("%w: page %d claims %d overflow pages, beyond the end of the file", ErrCorrupt, id, info.OverflowCount)
+		}
+		id = end + 1
+	}
 }
 
 // migrate brings a store of format 1 (no checksums) to the current format
