@@ -39,6 +39,8 @@ type deployFlags struct {
 	allAtOnce, retain, watch                       bool
 	bake, finalBake, timeout                       time.Duration
 	alarms                                         []string
+	minRequests                                    int // -1: 1 with --alarm, else 0
+	evidenceTimeout                                time.Duration
 }
 
 func (f *deployFlags) deploymentConfig() (*kiln.DeploymentConfig, error) {
@@ -99,6 +101,9 @@ func (f *deployFlags) deploymentConfig() (*kiln.DeploymentConfig, error) {
 		}
 		dc.AutoRollbackConfiguration = ar
 	}
+	if err := f.evidence(dc); err != nil {
+		return nil, err
+	}
 	return dc, nil
 }
 
@@ -153,6 +158,8 @@ alarm in ALARM during any bake sends all traffic back to blue at once.
 	fl.StringArrayVar(&f.alarms, "alarm", nil, "alarm watched during bakes; rolls back when in ALARM (repeatable, up to 10)")
 	fl.BoolVar(&f.retain, "retain-variant-properties", false, "keep the current instance counts and weights (RetainAllVariantProperties)")
 	fl.BoolVar(&f.watch, "watch", false, "follow the deployment until it ends")
+	fl.IntVar(&f.minRequests, "min-requests", -1, "requests the new fleet must answer during each bake before it may end (MinRequestsPerBake); default 1 with --alarm, else 0")
+	fl.DurationVar(&f.evidenceTimeout, "evidence-timeout", 0, "roll back if a bake waits longer than this for its --min-requests (EvidenceTimeoutInSeconds; default: until --timeout)")
 	cmd.MarkFlagRequired("config")
 	return cmd
 }

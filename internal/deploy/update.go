@@ -86,6 +86,9 @@ func (m *machine) rollbackCause(vs []variant) string {
 		return fmt.Sprintf("Update rolled back because alarm %q is in ALARM: %s", name, reasonText(st.StateReason))
 	}
 	if !m.now.Before(m.deadline()) {
+		if why := m.evidenceTimeoutCause(); why != "" {
+			return why
+		}
 		return fmt.Sprintf("Update rolled back because it did not complete within MaximumExecutionTimeoutInSeconds (%d seconds).",
 			m.d.DeploymentConfig.ExecutionTimeout())
 	}
@@ -154,9 +157,10 @@ func (m *machine) forward(vs []variant, steps []step) error {
 				m.wakeAt(m.now.Add(s.bake))
 				return nil
 			}
+			n, lacking := m.lacksEvidence(vs, s)
 			if end := m.d.PhaseStartTime.Add(s.bake); m.now.Before(end) {
 				name := m.judgePromote()
-				if name == "" {
+				if name == "" || lacking {
 					m.wakeAt(end)
 					return nil
 				}
@@ -164,7 +168,11 @@ func (m *machine) forward(vs []variant, steps []step) error {
 			} else if name := m.judgeWait(); name != "" {
 				m.holdBake(vs, s, name)
 				return nil
+			} else if lacking {
+				_, err := m.holdForEvidence(vs, s, n)
+				return err
 			}
+			m.blindBake(vs, s)
 		}
 		if stopped, changed := m.shrink(s.goal); changed {
 			if s.kind == stepTerminate {
@@ -206,6 +214,12 @@ func (m *machine) complete() error {
 		msg = fmt.Sprintf("Update complete: endpoint config %q is in service.", d.EndpointConfigName)
 	}
 	m.ep.FailureReason = ""
+	if d.Kind != kiln.DeployWeights {
+		m.ep.EvidenceWarning = m.evidenceWarning()
+		if m.ep.EvidenceWarning != "" {
+			msg += " " + m.ep.EvidenceWarning
+		}
+	}
 	m.ep.EndpointStatus = kiln.StatusInService
 	m.event(kiln.PhaseCompleted, msg)
 	m.ep.Deployment, m.d = nil, nil
