@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/kiln-serve/kiln"
 )
@@ -31,4 +33,29 @@ func (f *deployFlags) evidence(dc *kiln.DeploymentConfig) error {
 	}
 	dc.MinRequestsPerBake, dc.EvidenceTimeoutInSeconds = n, t
 	return nil
+}
+
+// evidenceLines tells, in kiln status, what evidence the deployment in
+// progress needs and which of its bakes saw none, or that the last update
+// was promoted without any.
+func evidenceLines(ep *kiln.Endpoint) string {
+	d := ep.Deployment
+	if d == nil {
+		if ep.EvidenceWarning != "" {
+			return "WARNING: " + ep.EvidenceWarning + "\n"
+		}
+		return ""
+	}
+	var b strings.Builder
+	if d.MinRequestsPerBake > 0 {
+		fmt.Fprintf(&b, "Evidence: each bake needs %d request(s) answered by the new fleet (MinRequestsPerBake)\n", d.MinRequestsPerBake)
+	}
+	if len(d.BlindBakes) > 0 {
+		steps := make([]string, len(d.BlindBakes))
+		for i, s := range d.BlindBakes {
+			steps[i] = strconv.Itoa(s)
+		}
+		fmt.Fprintf(&b, "WARNING: no evidence: the new fleet answered no request during the bake of step(s) %s\n", strings.Join(steps, ", "))
+	}
+	return b.String()
 }

@@ -85,6 +85,7 @@ func renderStatus(ep *kiln.Endpoint, alarmNames []string, alarms map[string]kiln
 	if ep.FailureReason != "" {
 		fmt.Fprintf(&b, "Failure reason: %s\n", ep.FailureReason)
 	}
+	b.WriteString(evidenceLines(ep))
 	if d := ep.Deployment; d != nil {
 		share := greenShare(*ep)
 		fmt.Fprintf(&b, "Deployment %s (%s) to %s: phase %s, step %d\n", d.ID, d.Kind, d.EndpointConfigName, d.Phase, d.Step)
