@@ -216,7 +216,7 @@ func printDemoHelp(c *cli, url string, traffic float64) {
 	// Every deploy asks for evidence: without traffic (kiln serve on the
 	// demo's data dir sends none) a bake would end having seen nothing,
 	// and demo-bad would be promoted by an alarm that watched no request.
-	evidence := "--min-requests 5 --evidence-timeout 2m"
+	evidence := "--min-requests 5 --evidence-timeout 1m"
 	fmt.Fprintf(c.out, `
 Kiln is running at %[1]s with the endpoint "demo" (2 instances of the demo model),
 %[2]s.
@@ -231,7 +231,7 @@ Look at it in the dashboard, %[1]s/ui/, or:
 
 Deploy a new version with a canary, watched by the alarm demo-5xx. Each bake waits until
 the new version answered 5 requests, and the update rolls back if they have not come
-2 minutes after the bake's end (invoke the endpoint when no traffic is sent):
+1 minute after the bake's end (invoke the endpoint when no traffic is sent):
   go run ./cmd/kiln deploy demo --server %[1]s --config demo-v2 --canary 50%% --bake 30s --alarm demo-5xx %[3]s --watch
 Deploy one that fails every request, and watch it roll back on its own:
   go run ./cmd/kiln deploy demo --server %[1]s --config demo-bad --canary 50%% --bake 30s --alarm demo-5xx %[3]s --watch

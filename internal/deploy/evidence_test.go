@@ -172,3 +172,48 @@ func TestMinRequestsValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestAlarmSettlesBeforeTraffic: an alarm still in ALARM from the update
+// rolled back just before holds the next update's traffic until it leaves
+// ALARM, rather than failing it; one that stays in ALARM fails it after
+// PreTrafficAlarmWait, with green never given traffic.
+func TestAlarmSettlesBeforeTraffic(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		okAt       time.Duration // when the alarm leaves ALARM (0: never)
+		wantConfig string
+		wantEnd    time.Duration
+	}{
+		{"settles after 2s", 2 * time.Second, "c2", 2*time.Second + 10*time.Minute},
+		{"settles just in time", PreTrafficAlarmWait - time.Second, "c2", PreTrafficAlarmWait - time.Second + 10*time.Minute},
+		{"stays in ALARM", 0, "c1", PreTrafficAlarmWait},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := created(t, c1)
+			w.now = t0
+			w.setAlarm("a", kiln.StateAlarm, "the last update's errors")
+			w.update(c2, canaryConfig(count(1), 600, 0, "a"))
+			green := w.ep.Deployment.Green
+			if tt.okAt > 0 {
+				w.changesAt = []time.Time{t0.Add(tt.okAt)}
+				w.hook = func(w *world) {
+					if !w.now.Before(t0.Add(tt.okAt)) {
+						w.alarms["a"] = kiln.AlarmState{StateValue: kiln.StateOK}
+					}
+				}
+			}
+			w.settle()
+			if w.ep.EndpointConfigName != tt.wantConfig || w.now.Sub(t0) != tt.wantEnd {
+				t.Fatalf("ended on %s at +%v (%q), want %s at +%v", w.ep.EndpointConfigName, w.now.Sub(t0), w.ep.FailureReason, tt.wantConfig, tt.wantEnd)
+			}
+			for _, r := range w.records {
+				if s := greenShareOf(r.ep, green, "v"); s != 0 && r.at.Before(t0.Add(tt.okAt)) {
+					t.Fatalf("green got a share of %v at +%v, while the alarm was in ALARM", s, r.at.Sub(t0))
+				}
+			}
+			if !hasMessage(w.statusMessages("v"), `Waiting for alarm "a" to leave ALARM before moving traffic; the update fails if it is still in ALARM 60 seconds after it started.`) {
+				t.Errorf("the variant never said what it waits for: %q", w.statusMessages("v"))
+			}
+		})
+	}
+}

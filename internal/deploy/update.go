@@ -81,6 +81,14 @@ func (m *machine) rollbackCause(vs []variant) string {
 			continue
 		}
 		if m.greenShare() == 0 {
+			// An alarm set off by the update before this one (rolled
+			// back a second ago) may not have seen the live fleet again
+			// yet: give it PreTrafficAlarmWait to leave ALARM; traffic
+			// does not move meanwhile (see forward).
+			if settle := m.d.StartTime.Add(PreTrafficAlarmWait); m.now.Before(settle) {
+				m.wakeAt(settle)
+				continue
+			}
 			return fmt.Sprintf("Update failed before any traffic moved because alarm %q was already in ALARM: %s", name, reasonText(st.StateReason))
 		}
 		return fmt.Sprintf("Update rolled back because alarm %q is in ALARM: %s", name, reasonText(st.StateReason))
@@ -93,6 +101,45 @@ func (m *machine) rollbackCause(vs []variant) string {
 			m.d.DeploymentConfig.ExecutionTimeout())
 	}
 	return ""
+}
+
+// PreTrafficAlarmWait is how long an update waits, before any traffic
+// moves, for its rollback alarms to leave ALARM before it fails. An alarm
+// set off by an update that was just rolled back still shows that
+// update's errors for a period or two; the live fleet is not to blame.
+const PreTrafficAlarmWait = 60 * time.Second
+
+// alarmInAlarm returns the first rollback alarm in ALARM, or "".
+func (m *machine) alarmInAlarm() string {
+	for _, name := range m.d.DeploymentConfig.AlarmNames() {
+		if st, ok := m.obs.Alarms[name]; ok && st.StateValue == kiln.StateAlarm {
+			return name
+		}
+	}
+	return ""
+}
+
+// holdTraffic keeps the new fleets without traffic while a rollback alarm
+// is in ALARM; the variants say so, once.
+func (m *machine) holdTraffic(vs []variant, alarm string) {
+	msg := fmt.Sprintf("Waiting for alarm %q to leave ALARM before moving traffic; the update fails if it is still in ALARM %d seconds after it started.",
+		alarm, int(PreTrafficAlarmWait/time.Second))
+	st := map[string]kiln.VariantStatus{}
+	same := true
+	for _, v := range vs {
+		if !v.inNew {
+			continue
+		}
+		st[v.name] = kiln.VariantStatus{Status: kiln.VariantUpdating, StatusMessage: msg}
+		for _, pv := range m.ep.ProductionVariants {
+			if pv.VariantName == v.name && (len(pv.VariantStatus) == 0 || pv.VariantStatus[0].StatusMessage != msg) {
+				same = false
+			}
+		}
+	}
+	if !same {
+		m.transition(st)
+	}
 }
 
 func stopReason(reason string) string {
@@ -136,6 +183,12 @@ func (m *machine) forward(vs []variant, steps []step) error {
 				m.transition(m.waiting(s.goal))
 			}
 			return nil // the fleet manager's news, or the timeout, moves it on
+		}
+		if s.kind != stepProvision && m.greenShare() == 0 {
+			if name := m.alarmInAlarm(); name != "" {
+				m.holdTraffic(vs, name)
+				return nil
+			}
 		}
 		if moved := m.route(s.goal); moved != nil {
 			switch s.kind {
