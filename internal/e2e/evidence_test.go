@@ -138,6 +138,9 @@ func TestEvidenceBeforePromotion(t *testing.T) {
 		if out := p.mustCLI("status", "ev"); !strings.Contains(out, "WARNING: "+warning) {
 			t.Errorf("kiln status does not warn:\n%s", out)
 		}
+		if out := p.mustCLI("describe", "endpoint", "ev"); !strings.Contains(out, warning) {
+			t.Errorf("kiln describe endpoint does not warn:\n%s", out)
+		}
 		if out := p.mustCLI("history", "ev"); !strings.Contains(out, "No evidence: the bake of step 1 ended with no request answered by the new fleet") {
 			t.Errorf("kiln history does not say the bake saw nothing:\n%s", out)
 		}
