@@ -59,7 +59,7 @@ func (m *machine) holdForEvidence(vs []variant, s step, n int) (bool, error) {
 		}
 		m.wakeAt(limit)
 	}
-	msg := fmt.Sprintf("Baking beyond %d seconds: waiting for the new fleet to answer at least %d requests (MinRequestsPerBake) before traffic moves on.",
+	msg := fmt.Sprintf("Baking beyond %d seconds: waiting for the new fleet to answer at least %d requests (MinRequestsPerBake) before the bake ends.",
 		int(s.bake/time.Second), m.d.MinRequestsPerBake)
 	m.holdWith(vs, s, msg)
 	return false, nil
