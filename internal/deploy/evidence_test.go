@@ -217,3 +217,18 @@ func TestAlarmSettlesBeforeTraffic(t *testing.T) {
 		})
 	}
 }
+
+// TestMinRequestsTagChecked: a bad kiln:MinRequestsPerBake tag is refused
+// when it is given, not at the next update.
+func TestMinRequestsTagChecked(t *testing.T) {
+	bad := []kiln.Tag{{Key: kiln.MinRequestsTag, Value: "lots"}}
+	if _, err := StartCreate(kiln.CreateEndpointInput{EndpointName: "ep", EndpointConfigName: "c1", Tags: bad}, c1, testModels, testARN, t0); err == nil || !strings.Contains(err.Error(), `"lots"`) {
+		t.Errorf("CreateEndpoint with a bad tag: %v, want an error naming its value", err)
+	}
+	if _, err := kiln.AddTags(nil, bad); err == nil || kiln.ErrorCode(err) != kiln.EINVALID || !strings.Contains(err.Error(), kiln.MinRequestsTag) {
+		t.Errorf("AddTags with a bad tag: %v, want an EINVALID error naming the tag", err)
+	}
+	if _, err := kiln.AddTags(nil, []kiln.Tag{{Key: kiln.MinRequestsTag, Value: "5"}}); err != nil {
+		t.Errorf("AddTags with a good tag: %v", err)
+	}
+}

@@ -45,6 +45,9 @@ func StartCreate(in kiln.CreateEndpointInput, cfg kiln.EndpointConfig, models ma
 	if len(in.Tags) > kiln.MaxTags {
 		return kiln.Endpoint{}, kiln.Errorf(kiln.EINVALID, "Tags has %d entries; at most %d are allowed.", len(in.Tags), kiln.MaxTags)
 	}
+	if _, err := minRequests(kiln.Endpoint{EndpointName: in.EndpointName, Tags: in.Tags}, nil); err != nil {
+		return kiln.Endpoint{}, err
+	}
 	ep := kiln.Endpoint{
 		EndpointName:         in.EndpointName,
 		EndpointArn:          arn,
