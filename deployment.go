@@ -46,6 +46,7 @@ const (
 	CauseOperator     = "Operator"     // an operator stopped the update or rolled it back
 	CauseTimeout      = "Timeout"      // MaximumExecutionTimeoutInSeconds passed
 	CauseLaunchFailed = "LaunchFailed" // new instances could not launch
+	CauseNoEvidence   = "NoEvidence"   // a bake's MinRequestsPerBake did not come in time
 )
 
 // Deployment is the durable state of an update in progress. The controller
@@ -78,6 +79,14 @@ type Deployment struct {
 	// Previous holds the variants as they were when the deployment started:
 	// what a rollback restores (weights, instance counts, images).
 	Previous []VariantSummary `json:"Previous,omitempty"`
+	// MinRequestsPerBake is the evidence each bake needs before it ends:
+	// requests answered by the new fleets since the bake began, from the
+	// DeploymentConfig or the endpoint's kiln:MinRequestsPerBake tag when
+	// the update started. 0: none.
+	MinRequestsPerBake int `json:"MinRequestsPerBake,omitempty"`
+	// BlindBakes lists the steps whose bake ended without a single request
+	// answered by the new fleets: their alarms watched no traffic.
+	BlindBakes []int `json:"BlindBakes,omitempty"`
 }
 
 // HistoryEvent is one transition of an endpoint's deployments, kept durably.

@@ -7,7 +7,29 @@ type DeploymentConfig struct {
 	BlueGreenUpdatePolicy     *BlueGreenUpdatePolicy     `json:"BlueGreenUpdatePolicy,omitempty"`
 	RollingUpdatePolicy       *RollingUpdatePolicy       `json:"RollingUpdatePolicy,omitempty"`
 	AutoRollbackConfiguration *AutoRollbackConfiguration `json:"AutoRollbackConfiguration,omitempty"`
+
+	// MinRequestsPerBake (Kiln, beyond SageMaker) is the evidence every
+	// bake needs before it may end: requests answered by the new fleets
+	// since the bake began. A bake whose time is up waits for them, and
+	// the update rolls back if they have not come within
+	// EvidenceTimeoutInSeconds or MaximumExecutionTimeoutInSeconds. 0: a
+	// bake ends on time whatever it saw (SageMaker's behaviour), unless
+	// the endpoint's tag kiln:MinRequestsPerBake asks for evidence.
+	MinRequestsPerBake int `json:"MinRequestsPerBake,omitempty"`
+	// EvidenceTimeoutInSeconds (Kiln) bounds how long a bake whose time is
+	// up waits for its MinRequestsPerBake before the update rolls back;
+	// 0 means until MaximumExecutionTimeoutInSeconds.
+	EvidenceTimeoutInSeconds int `json:"EvidenceTimeoutInSeconds,omitempty"`
 }
+
+// MinRequestsTag is the endpoint tag that asks every update of the endpoint
+// for MinRequestsPerBake when its DeploymentConfig gives none: the way to
+// ask for evidence through SageMaker's API, whose SDKs send no field
+// SageMaker does not know.
+const MinRequestsTag = "kiln:MinRequestsPerBake"
+
+// MaxMinRequestsPerBake bounds MinRequestsPerBake.
+const MaxMinRequestsPerBake = 1_000_000
 
 // BlueGreenUpdatePolicy provisions a whole new (green) fleet beside the old
 // (blue) one and moves traffic to it.
@@ -101,6 +123,14 @@ func (d *DeploymentConfig) ExecutionTimeout() int {
 	return t
 }
 
+// EvidenceTimeout returns EvidenceTimeoutInSeconds, 0 for none.
+func (d *DeploymentConfig) EvidenceTimeout() int {
+	if d == nil {
+		return 0
+	}
+	return d.EvidenceTimeoutInSeconds
+}
+
 // Validate checks the config's own limits. Limits that depend on the fleet
 // (an INSTANCE_COUNT canary larger than half the fleet) are checked when the
 // plan is made, and alarm names against the alarms that exist by the caller.
@@ -120,6 +150,15 @@ func (d *DeploymentConfig) Validate() error {
 		if err := ru.validate(); err != nil {
 			return err
 		}
+	}
+	if d.MinRequestsPerBake < 0 || d.MinRequestsPerBake > MaxMinRequestsPerBake {
+		return Errorf(EINVALID, "DeploymentConfig.MinRequestsPerBake must be between 0 and %d, got %d.", MaxMinRequestsPerBake, d.MinRequestsPerBake)
+	}
+	if d.EvidenceTimeoutInSeconds < 0 || d.EvidenceTimeoutInSeconds > MaxExecutionTimeoutSecond {
+		return Errorf(EINVALID, "DeploymentConfig.EvidenceTimeoutInSeconds must be between 0 and %d seconds, got %d.", MaxExecutionTimeoutSecond, d.EvidenceTimeoutInSeconds)
+	}
+	if d.EvidenceTimeoutInSeconds > 0 && d.MinRequestsPerBake == 0 {
+		return Errorf(EINVALID, "DeploymentConfig.EvidenceTimeoutInSeconds applies only with MinRequestsPerBake.")
 	}
 	if ar := d.AutoRollbackConfiguration; ar != nil {
 		if n := len(ar.Alarms); n < 1 || n > MaxRollbackAlarms {

@@ -38,6 +38,11 @@ type Endpoint struct {
 	ProductionVariants   []VariantSummary  `json:"ProductionVariants,omitempty"`
 	LastDeploymentConfig *DeploymentConfig `json:"LastDeploymentConfig,omitempty"`
 	Tags                 []Tag             `json:"Tags,omitempty"`
+	// EvidenceWarning (Kiln) is set when the last update completed although
+	// its new fleets answered no request during some of its bakes: the
+	// alarms that let it through watched no traffic. The next update that
+	// completes with evidence in every bake clears it.
+	EvidenceWarning string `json:"EvidenceWarning,omitempty"`
 
 	// Fleets are the groups of instances the endpoint runs now, with the
 	// share of traffic each gets. During a blue/green deployment a variant

@@ -1,6 +1,10 @@
 package kiln
 
-import "regexp"
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
 
 // SageMaker's naming rules (REFERENCE.md §1).
 var (
@@ -67,6 +71,11 @@ func validateTags(tags []Tag) error {
 		}
 		if len(t.Value) > 256 {
 			return Errorf(EINVALID, "Tags[%d].Value must be at most 256 characters.", i)
+		}
+		if t.Key == MinRequestsTag {
+			if n, err := strconv.Atoi(strings.TrimSpace(t.Value)); err != nil || n < 0 || n > MaxMinRequestsPerBake {
+				return Errorf(EINVALID, "Tags[%d]: %s must be a whole number from 0 to %d, got %q.", i, MinRequestsTag, MaxMinRequestsPerBake, t.Value)
+			}
 		}
 	}
 	return nil

@@ -210,23 +210,35 @@ func demoResources(image string) *ApplyFile {
 }
 
 func printDemoHelp(c *cli, url string, traffic float64) {
+	sending := fmt.Sprintf("invoked %g times a second (--traffic)", traffic)
+	if traffic <= 0 {
+		sending = "sent no traffic (--traffic 0): the deployments below wait for the requests you send"
+	}
+	// Every deploy asks for evidence: without traffic (kiln serve on the
+	// demo's data dir sends none) a bake would end having seen nothing,
+	// and demo-bad would be promoted by an alarm that watched no request.
+	evidence := "--min-requests 5 --evidence-timeout 1m"
 	fmt.Fprintf(c.out, `
 Kiln is running at %[1]s with the endpoint "demo" (2 instances of the demo model),
-invoked %[2]g times a second (--traffic).
+%[2]s.
 
 Invoke it:
   curl -s %[1]s/endpoints/demo/invocations -H 'Content-Type: application/json' -d '{"instances": [[1, 2, 3, 4]]}'
-  %[3]s invoke demo --server %[1]s --body '{"instances": [[1, 2, 3, 4]]}'
+  %[4]s invoke demo --server %[1]s --body '{"instances": [[1, 2, 3, 4]]}'
 
 Look at it in the dashboard, %[1]s/ui/, or:
-  %[3]s describe endpoint demo --server %[1]s
-  %[3]s metrics demo --server %[1]s
+  %[4]s describe endpoint demo --server %[1]s
+  %[4]s metrics demo --server %[1]s
 
-Deploy a new version with a canary, watched by the alarm demo-5xx:
-  %[3]s deploy demo --server %[1]s --config demo-v2 --canary 50%% --bake 30s --alarm demo-5xx --watch
+Deploy a new version with a canary, watched by the alarm demo-5xx. Each bake waits until
+the new version answered 5 requests, and the update rolls back if they have not come
+1 minute after the bake's end (invoke the endpoint when no traffic is sent):
+  %[4]s deploy demo --server %[1]s --config demo-v2 --canary 50%% --bake 30s --alarm demo-5xx %[3]s --watch
 Deploy one that fails every request, and watch it roll back on its own:
-  %[3]s deploy demo --server %[1]s --config demo-bad --canary 50%% --bake 30s --alarm demo-5xx --watch
+  %[4]s deploy demo --server %[1]s --config demo-bad --canary 50%% --bake 30s --alarm demo-5xx %[3]s --watch
+Go back to the first version:
+  %[4]s deploy demo --server %[1]s --config demo-v1 --canary 50%% --bake 30s --alarm demo-5xx %[3]s --watch
 
 Press Ctrl-C to stop Kiln; its instances stop with it and come back with "kiln demo".
-`, url, traffic, selfCommand())
+`, url, sending, evidence, selfCommand())
 }

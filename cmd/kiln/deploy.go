@@ -39,6 +39,8 @@ type deployFlags struct {
 	allAtOnce, retain, watch                       bool
 	bake, finalBake, timeout                       time.Duration
 	alarms                                         []string
+	minRequests                                    int // -1: 1 with --alarm, else 0
+	evidenceTimeout                                time.Duration
 }
 
 func (f *deployFlags) deploymentConfig() (*kiln.DeploymentConfig, error) {
@@ -99,6 +101,9 @@ func (f *deployFlags) deploymentConfig() (*kiln.DeploymentConfig, error) {
 		}
 		dc.AutoRollbackConfiguration = ar
 	}
+	if err := f.evidence(dc); err != nil {
+		return nil, err
+	}
 	return dc, nil
 }
 
@@ -156,7 +161,9 @@ alarm in ALARM during any bake sends all traffic back to blue at once.
 	fl.DurationVar(&f.timeout, "timeout", 0, "roll back if the deployment takes longer (MaximumExecutionTimeoutInSeconds, 10m to 8h; default 8h)")
 	fl.StringArrayVar(&f.alarms, "alarm", nil, "alarm watched during bakes; rolls back when in ALARM (repeatable, up to 10)")
 	fl.BoolVar(&f.retain, "retain-variant-properties", false, "keep the current instance counts and weights (RetainAllVariantProperties)")
-	fl.BoolVar(&f.watch, "watch", false, "follow the deployment until it ends, and exit with its outcome: 0 completed, 3 rolled back by an alarm, 4 stopped, 5 failed, 6 timed out")
+	fl.BoolVar(&f.watch, "watch", false, "follow the deployment until it ends, and exit with its outcome: 0 completed, 3 rolled back by an alarm, 4 stopped, 5 failed, 6 timed out, 7 rolled back for want of evidence (--min-requests), 8 completed without evidence")
+	fl.IntVar(&f.minRequests, "min-requests", -1, "requests the new fleet must answer during each bake before it may end (MinRequestsPerBake); default 1 with --alarm, else 0")
+	fl.DurationVar(&f.evidenceTimeout, "evidence-timeout", 0, "roll back if a bake waits longer than this for its --min-requests (EvidenceTimeoutInSeconds; default: until --timeout)")
 	cmd.MarkFlagRequired("config")
 	return cmd
 }

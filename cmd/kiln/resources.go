@@ -125,6 +125,9 @@ func deploymentLine(e kiln.Endpoint) string {
 		if e.FailureReason != "" {
 			return "last update failed"
 		}
+		if e.EvidenceWarning != "" {
+			return "promoted without evidence"
+		}
 		return "-"
 	}
 	s := fmt.Sprintf("%s→%s %s", d.Kind, d.EndpointConfigName, d.Phase)
@@ -256,6 +259,9 @@ func printEndpoint(c *cli, e *kiln.Endpoint, insts []kiln.InstanceInfo) {
 	fmt.Fprintf(w, "Endpoint config: %s\n", e.EndpointConfigName)
 	if e.FailureReason != "" {
 		fmt.Fprintf(w, "Failure reason:  %s\n", e.FailureReason)
+	}
+	if e.EvidenceWarning != "" {
+		fmt.Fprintf(w, "WARNING:         %s\n", e.EvidenceWarning)
 	}
 	fmt.Fprintf(w, "Created:         %s\n", age(e.CreationTime))
 	fmt.Fprintf(w, "Last modified:   %s\n", age(e.LastModifiedTime))

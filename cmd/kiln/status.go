@@ -54,6 +54,11 @@ func renderStatus(st status, width int) []string {
 	if ep.FailureReason != "" && ep.Deployment == nil {
 		add("Failure reason: %s", ep.FailureReason)
 	}
+	for _, l := range strings.Split(strings.TrimSuffix(evidenceLines(ep), "\n"), "\n") {
+		if l != "" {
+			add("%s", l)
+		}
+	}
 	if d := ep.Deployment; d != nil {
 		share := greenShare(*ep)
 		add("Deployment %s (%s) to %s: phase %s, step %d", d.ID, d.Kind, d.EndpointConfigName, d.Phase, d.Step)

@@ -22,6 +22,8 @@ const (
 	exitOperator    = 4   // stopped, or rolled back, by an operator
 	exitFailed      = 5   // failed: new instances could not launch, creation failed, or the rollback failed too
 	exitTimedOut    = 6   // rolled back at MaximumExecutionTimeoutInSeconds
+	exitNoEvidence  = 7   // rolled back: a bake's MinRequestsPerBake did not come in time
+	exitBlind       = 8   // completed, but a bake saw no request answered by the new fleet
 	exitInterrupted = 130 // the watch was interrupted (Ctrl-C); the deployment goes on
 )
 
@@ -49,6 +51,8 @@ func outcomeOf(ev kiln.HistoryEvent) outcome {
 			o.code, o.what = exitOperator, "was stopped by an operator"
 		case kiln.CauseTimeout:
 			o.code, o.what = exitTimedOut, "timed out"
+		case kiln.CauseNoEvidence:
+			o.code, o.what = exitNoEvidence, "was rolled back: the new fleet did not answer the requests its bakes needed"
 		case kiln.CauseLaunchFailed:
 			o.code, o.what = exitFailed, "failed: new instances could not launch"
 		default:
@@ -84,7 +88,7 @@ func findOutcome(ctx context.Context, c *cli, name, id string, ep *kiln.Endpoint
 		}
 		for i := len(evs) - 1; i >= 0; i-- {
 			if terminal(evs[i].Phase) && (id == "" || evs[i].DeploymentID == id) {
-				return outcomeOf(evs[i]), nil
+				return blind(outcomeOf(evs[i]), ep), nil
 			}
 		}
 		if try == 10 {
@@ -102,7 +106,16 @@ func findOutcome(ctx context.Context, c *cli, name, id string, ep *kiln.Endpoint
 	case ep.FailureReason != "":
 		return outcome{code: exitFailed, what: "was rolled back", reason: ep.FailureReason}, nil
 	}
-	return outcome{code: exitCompleted, what: "completed", reason: fmt.Sprintf("Endpoint %s is %s on endpoint config %q.", name, ep.EndpointStatus, ep.EndpointConfigName)}, nil
+	return blind(outcome{code: exitCompleted, what: "completed", reason: fmt.Sprintf("Endpoint %s is %s on endpoint config %q.", name, ep.EndpointStatus, ep.EndpointConfigName)}, ep), nil
+}
+
+// blind turns a completion that a bake saw no request of into its own
+// outcome: promoted, but on no evidence that the new fleet works.
+func blind(o outcome, ep *kiln.Endpoint) outcome {
+	if o.code == exitCompleted && ep != nil && ep.EvidenceWarning != "" {
+		o.code, o.what, o.reason = exitBlind, "completed without evidence", ep.EvidenceWarning
+	}
+	return o
 }
 
 // watchStatus prints the status once, or, with watch, follows the

@@ -440,6 +440,10 @@ type describeEndpointResponse struct {
 	LastModifiedTime         *epochTime             `json:"LastModifiedTime"`
 	LastDeploymentConfig     *kiln.DeploymentConfig `json:"LastDeploymentConfig,omitempty"`
 	PendingDeploymentSummary *pendingDeploymentOut  `json:"PendingDeploymentSummary,omitempty"`
+	// EvidenceWarning is Kiln's: the last update was promoted although its
+	// new fleet answered no request during a bake. SDKs ignore it; raw
+	// JSON clients and the AWS CLI's --debug see it.
+	EvidenceWarning string `json:"EvidenceWarning,omitempty"`
 }
 
 func describeEndpoint(ep *kiln.Endpoint, arn string) describeEndpointResponse {
@@ -452,6 +456,7 @@ func describeEndpoint(ep *kiln.Endpoint, arn string) describeEndpointResponse {
 		CreationTime:         epochOrZero(ep.CreationTime),
 		LastModifiedTime:     epochOrZero(ep.LastModifiedTime),
 		LastDeploymentConfig: ep.LastDeploymentConfig,
+		EvidenceWarning:      ep.EvidenceWarning,
 	}
 	for _, v := range ep.ProductionVariants {
 		out.ProductionVariants = append(out.ProductionVariants, variantSummary(v))

@@ -22,6 +22,7 @@ func cloneEndpoint(e kiln.Endpoint) kiln.Endpoint {
 		d.Green = slices.Clone(d.Green)
 		d.Target = cloneSummaries(d.Target)
 		d.Previous = cloneSummaries(d.Previous)
+		d.BlindBakes = slices.Clone(d.BlindBakes)
 		e.Deployment = &d
 	}
 	return e
@@ -89,5 +90,6 @@ func cloneDeploymentConfig(d *kiln.DeploymentConfig) *kiln.DeploymentConfig {
 	if ar := d.AutoRollbackConfiguration; ar != nil {
 		out.AutoRollbackConfiguration = &kiln.AutoRollbackConfiguration{Alarms: slices.Clone(ar.Alarms)}
 	}
+	out.MinRequestsPerBake, out.EvidenceTimeoutInSeconds = d.MinRequestsPerBake, d.EvidenceTimeoutInSeconds
 	return out
 }

@@ -27,6 +27,11 @@ type Config struct {
 	// for evidence, early promotion). If nil, judge alarms count by their
 	// states only.
 	Judges Judges
+	// Requests counts what the new fleets answered during a bake, which
+	// MinRequestsPerBake waits for and a bake without any reports. If nil,
+	// nothing is counted: bakes neither wait for evidence nor report its
+	// absence.
+	Requests Requests
 	// Interval is how often every endpoint with a deployment is looked at
 	// even without news, which bounds how late a missed notification is
 	// seen; 0 means one second.
@@ -334,6 +339,14 @@ func (c *Controller) observe(ep kiln.Endpoint) Observation {
 					}
 					obs.Judges[name] = v
 				}
+			}
+		}
+	}
+	if d := ep.Deployment; d != nil && d.Phase == kiln.PhaseBaking && c.cfg.Requests != nil {
+		obs.Answered = map[string]int{}
+		for _, f := range ep.Fleets {
+			if contains(d.Green, f.ID) {
+				obs.Answered[f.ID] = c.cfg.Requests.Answered(ep.EndpointName, f, d.PhaseStartTime)
 			}
 		}
 	}

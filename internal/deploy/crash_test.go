@@ -20,6 +20,9 @@ type scenario struct {
 	alarm  time.Duration             // when alarm "a" goes to ALARM after t0 (0: never; negative: from the start)
 	stop   time.Duration             // when an operator stops the update (0: never)
 	health func(w *world, f kiln.Fleet) FleetStatus
+	// answered counts what new fleets answered during bakes (nil: nothing
+	// is counted).
+	answered func(w *world, f kiln.Fleet, since time.Time) int
 }
 
 func (sc scenario) hook(w *world) {
@@ -40,6 +43,7 @@ func (sc scenario) run(t *testing.T, from kiln.Endpoint, at time.Time) *world {
 	w.now = at
 	w.hook = sc.hook
 	w.health = sc.health
+	w.answered = sc.answered
 	for _, d := range []time.Duration{sc.alarm, sc.stop} {
 		if d > 0 {
 			w.changesAt = append(w.changesAt, t0.Add(d))

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/kiln-serve/kiln"
 )
@@ -33,6 +34,11 @@ type Observation struct {
 	// states, by alarm name: wait for evidence, or end the bake early. An
 	// alarm missing from it counts by its state only.
 	Judges map[string]JudgeVerdict
+	// Answered holds, by fleet ID, how many requests each new fleet of a
+	// bake answered since the bake began (the deployment's PhaseStartTime).
+	// nil means not counted: bakes then neither wait for evidence nor
+	// report its absence.
+	Answered map[string]int
 }
 
 // ErrConflict is what Store.PutEndpoint returns (possibly wrapped) when the
@@ -56,6 +62,13 @@ type Store interface {
 // Fleets reports the health of the instances the fleet manager runs.
 type Fleets interface {
 	FleetStatus(endpoint, fleetID string) FleetStatus
+}
+
+// Requests counts the requests the gateway routed to a fleet.
+type Requests interface {
+	// Answered returns how many requests fleet f of the endpoint answered
+	// (successfully or not) from since on.
+	Answered(endpoint string, f kiln.Fleet, since time.Time) int
 }
 
 // Alarms reports the current state of an alarm, false if it does not exist.

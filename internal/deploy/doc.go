@@ -49,8 +49,20 @@
 // Updating throughout, rollback included; afterwards the endpoint is
 // InService on the old config, with FailureReason naming the cause, e.g.
 // `Update rolled back because alarm "x" is in ALARM: <reason>`. An alarm
-// already in ALARM before any traffic moved fails the update the same way,
-// with a FailureReason that says so.
+// in ALARM before any traffic moved holds the traffic back for up to
+// PreTrafficAlarmWait (the alarm of an update rolled back a moment ago still
+// holds its errors), then fails the update the same way, with a
+// FailureReason that says so.
+//
+// # Evidence
+//
+// A bake shows something only if the new fleets answered requests during
+// it. Observation.Answered counts them; a bake of some length that ends
+// without any is recorded in Deployment.BlindBakes and a history event, and
+// the completed update leaves Endpoint.EvidenceWarning. With
+// Deployment.MinRequestsPerBake, a bake whose time is up waits for that
+// many requests, as a judge's InsufficientData "wait" does, and the update
+// rolls back past EvidenceTimeoutInSeconds or the execution timeout.
 //
 // # Rolling update
 //

@@ -35,6 +35,9 @@ func TestGoldenTranscripts(t *testing.T) {
 		{"lockstep", scenario{start: startedWith(two("c1", "m1"), two("c2", "m2"), linearConfig(pct(25), 60, 0, "a"))}},
 		{"rolling", scenario{start: startedWith(c1, c2, rollingConfig(pct(25), nil, 60, "a"))}},
 		{"rolling-rollback", scenario{start: startedWith(c1, c2, rollingConfig(pct(25), count(1), 60, "a")), alarm: 150 * time.Second}},
+		{"no-evidence", scenario{start: startedWith(c1, c2, canaryConfig(count(1), 600, 300, "a")), answered: noTraffic}},
+		{"min-requests", scenario{start: startedWith(c1, c2, withEvidence(canaryConfig(count(1), 600, 300, "a"), 5, 0)), answered: trafficFrom(0, 1)}},
+		{"min-requests-timeout", scenario{start: startedWith(c1, c2, withEvidence(canaryConfig(count(1), 600, 300, "a"), 5, 900)), answered: noTraffic}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +84,9 @@ func transcribe(b *strings.Builder, at time.Time, ep kiln.Endpoint) {
 	fmt.Fprintf(b, "%-7s %-9s %-24s config %s", offset(at), ep.EndpointStatus, phase, ep.EndpointConfigName)
 	if ep.FailureReason != "" {
 		fmt.Fprintf(b, "  failure %q", ep.FailureReason)
+	}
+	if ep.EvidenceWarning != "" {
+		fmt.Fprintf(b, "  warning %q", ep.EvidenceWarning)
 	}
 	b.WriteString("\n")
 	for _, f := range ep.Fleets {

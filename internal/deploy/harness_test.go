@@ -106,6 +106,9 @@ type world struct {
 	// healthy at once.
 	health func(w *world, f kiln.Fleet) FleetStatus
 	alarms map[string]kiln.AlarmState
+	// answered counts the requests a new fleet answered since a bake
+	// began, as the Controller's Requests does; nil counts nothing.
+	answered func(w *world, f kiln.Fleet, since time.Time) int
 	// every record written, with the time it was written
 	records []record
 	history []kiln.HistoryEvent
@@ -153,6 +156,14 @@ func (w *world) observe() Observation {
 	}
 	for k, v := range w.alarms {
 		obs.Alarms[k] = v
+	}
+	if d := w.ep.Deployment; d != nil && d.Phase == kiln.PhaseBaking && w.answered != nil {
+		obs.Answered = map[string]int{}
+		for _, f := range w.ep.Fleets {
+			if containsID(d.Green, f.ID) {
+				obs.Answered[f.ID] = w.answered(w, f, d.PhaseStartTime)
+			}
+		}
 	}
 	return obs
 }

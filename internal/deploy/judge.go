@@ -72,7 +72,11 @@ func (m *machine) judgePromote() string {
 // holdBake keeps a bake whose time is up going while a judge waits for
 // evidence; the variants say so, once.
 func (m *machine) holdBake(vs []variant, s step, alarm string) {
-	msg := fmt.Sprintf("Baking beyond %d seconds: waiting for judge alarm %q to reach a verdict.", int(s.bake/time.Second), alarm)
+	m.holdWith(vs, s, fmt.Sprintf("Baking beyond %d seconds: waiting for judge alarm %q to reach a verdict.", int(s.bake/time.Second), alarm))
+}
+
+// holdWith keeps a bake whose time is up going; the variants say why, once.
+func (m *machine) holdWith(vs []variant, s step, msg string) {
 	st := m.bakeStatuses(vs, s)
 	same := true
 	for v, x := range st {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ func StartCreate(in kiln.CreateEndpointInput, cfg kiln.EndpointConfig, models ma
 	}
 	if len(in.Tags) > kiln.MaxTags {
 		return kiln.Endpoint{}, kiln.Errorf(kiln.EINVALID, "Tags has %d entries; at most %d are allowed.", len(in.Tags), kiln.MaxTags)
+	}
+	if _, err := minRequests(kiln.Endpoint{EndpointName: in.EndpointName, Tags: in.Tags}, nil); err != nil {
+		return kiln.Endpoint{}, err
 	}
 	ep := kiln.Endpoint{
 		EndpointName:         in.EndpointName,
@@ -207,10 +211,32 @@ func StartUpdate(ep kiln.Endpoint, newCfg kiln.EndpointConfig, models map[string
 			next.ProductionVariants = append(next.ProductionVariants, s)
 		}
 	}
+	if d.MinRequestsPerBake, err = minRequests(ep, dc); err != nil {
+		return ep, err
+	}
 	next.EndpointStatus = kiln.StatusUpdating
 	next.LastModifiedTime = now
 	next.Deployment = d
 	return next, nil
+}
+
+// minRequests is the evidence an update's bakes need: the DeploymentConfig's
+// MinRequestsPerBake, or else the endpoint's kiln:MinRequestsPerBake tag.
+func minRequests(ep kiln.Endpoint, dc *kiln.DeploymentConfig) (int, error) {
+	if dc != nil && dc.MinRequestsPerBake > 0 {
+		return dc.MinRequestsPerBake, nil
+	}
+	for _, t := range ep.Tags {
+		if t.Key != kiln.MinRequestsTag {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(t.Value))
+		if err != nil || n < 0 || n > kiln.MaxMinRequestsPerBake {
+			return 0, kiln.Errorf(kiln.EINVALID, "Tag %s of endpoint %q is %q: it must be a whole number from 0 to %d.", kiln.MinRequestsTag, ep.EndpointName, t.Value, kiln.MaxMinRequestsPerBake)
+		}
+		return n, nil
+	}
+	return 0, nil
 }
 
 // StartWeights returns ep with UpdateEndpointWeightsAndCapacities started:

@@ -86,18 +86,70 @@ func (m *machine) rollbackCause(vs []variant) string {
 		if !ok || st.StateValue != kiln.StateAlarm {
 			continue
 		}
-		m.d.RollbackCause = kiln.CauseAlarm
 		if m.greenShare() == 0 {
+			// An alarm set off by the update before this one (rolled
+			// back a second ago) may not have seen the live fleet again
+			// yet: give it PreTrafficAlarmWait to leave ALARM; traffic
+			// does not move meanwhile (see forward).
+			if settle := m.d.StartTime.Add(PreTrafficAlarmWait); m.now.Before(settle) {
+				m.wakeAt(settle)
+				continue
+			}
+			m.d.RollbackCause = kiln.CauseAlarm
 			return fmt.Sprintf("Update failed before any traffic moved because alarm %q was already in ALARM: %s", name, reasonText(st.StateReason))
 		}
+		m.d.RollbackCause = kiln.CauseAlarm
 		return fmt.Sprintf("Update rolled back because alarm %q is in ALARM: %s", name, reasonText(st.StateReason))
 	}
 	if !m.now.Before(m.deadline()) {
+		if why := m.evidenceTimeoutCause(); why != "" {
+			m.d.RollbackCause = kiln.CauseNoEvidence
+			return why
+		}
 		m.d.RollbackCause = kiln.CauseTimeout
 		return fmt.Sprintf("Update rolled back because it did not complete within MaximumExecutionTimeoutInSeconds (%d seconds).",
 			m.d.DeploymentConfig.ExecutionTimeout())
 	}
 	return ""
+}
+
+// PreTrafficAlarmWait is how long an update waits, before any traffic
+// moves, for its rollback alarms to leave ALARM before it fails. An alarm
+// set off by an update that was just rolled back still shows that
+// update's errors for a period or two; the live fleet is not to blame.
+const PreTrafficAlarmWait = 60 * time.Second
+
+// alarmInAlarm returns the first rollback alarm in ALARM, or "".
+func (m *machine) alarmInAlarm() string {
+	for _, name := range m.d.DeploymentConfig.AlarmNames() {
+		if st, ok := m.obs.Alarms[name]; ok && st.StateValue == kiln.StateAlarm {
+			return name
+		}
+	}
+	return ""
+}
+
+// holdTraffic keeps the new fleets without traffic while a rollback alarm
+// is in ALARM; the variants say so, once.
+func (m *machine) holdTraffic(vs []variant, alarm string) {
+	msg := fmt.Sprintf("Waiting for alarm %q to leave ALARM before moving traffic; the update fails if it is still in ALARM %d seconds after it started.",
+		alarm, int(PreTrafficAlarmWait/time.Second))
+	st := map[string]kiln.VariantStatus{}
+	same := true
+	for _, v := range vs {
+		if !v.inNew {
+			continue
+		}
+		st[v.name] = kiln.VariantStatus{Status: kiln.VariantUpdating, StatusMessage: msg}
+		for _, pv := range m.ep.ProductionVariants {
+			if pv.VariantName == v.name && (len(pv.VariantStatus) == 0 || pv.VariantStatus[0].StatusMessage != msg) {
+				same = false
+			}
+		}
+	}
+	if !same {
+		m.transition(st)
+	}
 }
 
 func stopReason(reason string) string {
@@ -142,6 +194,12 @@ func (m *machine) forward(vs []variant, steps []step) error {
 			}
 			return nil // the fleet manager's news, or the timeout, moves it on
 		}
+		if s.kind != stepProvision && m.greenShare() == 0 {
+			if name := m.alarmInAlarm(); name != "" {
+				m.holdTraffic(vs, name)
+				return nil
+			}
+		}
 		if moved := m.route(s.goal); moved != nil {
 			switch s.kind {
 			case plan.Retire:
@@ -162,9 +220,10 @@ func (m *machine) forward(vs []variant, steps []step) error {
 				m.wakeAt(m.now.Add(s.bake))
 				return nil
 			}
+			n, lacking := m.lacksEvidence(vs, s)
 			if end := m.d.PhaseStartTime.Add(s.bake); m.now.Before(end) {
 				name := m.judgePromote()
-				if name == "" {
+				if name == "" || lacking {
 					m.wakeAt(end)
 					return nil
 				}
@@ -172,7 +231,11 @@ func (m *machine) forward(vs []variant, steps []step) error {
 			} else if name := m.judgeWait(); name != "" {
 				m.holdBake(vs, s, name)
 				return nil
+			} else if lacking {
+				_, err := m.holdForEvidence(vs, s, n)
+				return err
 			}
+			m.blindBake(vs, s)
 		}
 		if stopped, changed := m.shrink(s.goal); changed {
 			if s.kind == stepTerminate {
@@ -214,6 +277,12 @@ func (m *machine) complete() error {
 		msg = fmt.Sprintf("Update complete: endpoint config %q is in service.", d.EndpointConfigName)
 	}
 	m.ep.FailureReason = ""
+	if d.Kind != kiln.DeployWeights {
+		m.ep.EvidenceWarning = m.evidenceWarning()
+		if m.ep.EvidenceWarning != "" {
+			msg += " " + m.ep.EvidenceWarning
+		}
+	}
 	m.ep.EndpointStatus = kiln.StatusInService
 	m.event(kiln.PhaseCompleted, msg)
 	m.ep.Deployment, m.d = nil, nil

@@ -237,6 +237,8 @@ func New(cfg Config) (*Server, error) {
 		Fleets: fleetStatus{s.fleet},
 		Alarms: s.alarms,
 		Judges: judgeVerdicts{s.judges},
+		// Requests counts what new fleets answer during bakes.
+		Requests: fleetRequests{s.metrics, s.clk.Now},
 	})
 	s.svc.notify = s.ctrl.Notify
 	s.health = newHealthMetrics(s.reg, s)
