@@ -116,9 +116,106 @@ func checkMeta(path string) error {
 	case m.root >= m.pgid || (m.freelist != boltNoFreelist && m.freelist >= m.pgid):
 		return fmt.Errorf("%w: meta page points past the end of the data", ErrCorrupt)
 	case m.freelist != boltNoFreelist:
-		return checkFreelist(f, m)
+		if err := checkFreelist(f, m); err != nil {
+			return err
+		}
 	}
-	return nil
+	return checkTree(f, m)
+}
+
+// Page header flags, and the flag of a leaf element that is a bucket.
+const (
+	boltBranchPage = 0x01
+	boltLeafPage   = 0x02
+	boltBucketLeaf = 0x01
+)
+
+// checkTree walks every page reachable from the meta page's root, reading
+// the file rather than bbolt's memory map, and refuses a page that is out
+// of the data, claims a run past its end, is reached twice (a cycle, which
+// would loop bbolt's cursors and its Check forever), or holds elements
+// outside itself. bbolt trusts all of these: it would read outside the map
+// (a fatal fault) or never stop.
+func checkTree(f io.ReaderAt, m boltMeta) error {
+	seen := map[uint64]bool{}
+	var page func(id uint64) error
+	var elements func(where string, p []byte) error
+	elements = func(where string, p []byte) error {
+		bad := func(why string) error { return fmt.Errorf("%w: %s: %s", ErrCorrupt, where, why) }
+		ne := binary.NativeEndian
+		flags, count := ne.Uint16(p[8:]), uint64(ne.Uint16(p[10:]))
+		if boltPageHeader+count*16 > uint64(len(p)) {
+			return bad(fmt.Sprintf("%d elements do not fit", count))
+		}
+		for i := range count {
+			e := p[boltPageHeader+i*16:]
+			off := uint64(boltPageHeader + i*16)
+			switch flags {
+			case boltBranchPage:
+				pos, ksize, child := uint64(ne.Uint32(e)), uint64(ne.Uint32(e[4:])), ne.Uint64(e[8:])
+				if off+pos+ksize > uint64(len(p)) {
+					return bad(fmt.Sprintf("element %d lies outside the page", i))
+				}
+				if err := page(child); err != nil {
+					return err
+				}
+			case boltLeafPage:
+				eflags, pos, ksize, vsize := ne.Uint32(e), uint64(ne.Uint32(e[4:])), uint64(ne.Uint32(e[8:])), uint64(ne.Uint32(e[12:]))
+				if off+pos+ksize+vsize > uint64(len(p)) {
+					return bad(fmt.Sprintf("element %d lies outside the page", i))
+				}
+				if eflags&boltBucketLeaf == 0 {
+					continue
+				}
+				v := p[off+pos+ksize : off+pos+ksize+vsize]
+				if len(v) < 16 {
+					return bad(fmt.Sprintf("bucket %d is %d bytes", i, len(v)))
+				}
+				if root := ne.Uint64(v); root != 0 {
+					if err := page(root); err != nil {
+						return err
+					}
+				} else if inline := v[16:]; len(inline) < boltPageHeader || ne.Uint16(inline[8:]) != boltLeafPage {
+					return bad(fmt.Sprintf("inline bucket %d is not a leaf", i))
+				} else if err := elements(where+" (inline bucket)", inline); err != nil {
+					return err
+				}
+			default:
+				return bad(fmt.Sprintf("page type %#x", flags))
+			}
+		}
+		return nil
+	}
+	page = func(id uint64) error {
+		where := fmt.Sprintf("page %d", id)
+		if id < 2 || id >= m.pgid {
+			return fmt.Errorf("%w: %s is outside the data (%d pages)", ErrCorrupt, where, m.pgid)
+		}
+		hdr := make([]byte, boltPageHeader)
+		if _, err := f.ReadAt(hdr, int64(id*m.pageSize)); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, where, err)
+		}
+		ne := binary.NativeEndian
+		overflow := uint64(ne.Uint32(hdr[12:]))
+		switch {
+		case ne.Uint64(hdr) != id:
+			return fmt.Errorf("%w: %s has the id %d", ErrCorrupt, where, ne.Uint64(hdr))
+		case id+overflow >= m.pgid:
+			return fmt.Errorf("%w: %s claims %d overflow pages, past the end of the data", ErrCorrupt, where, overflow)
+		}
+		for i := id; i <= id+overflow; i++ {
+			if seen[i] {
+				return fmt.Errorf("%w: page %d is reached twice", ErrCorrupt, i)
+			}
+			seen[i] = true
+		}
+		p := make([]byte, (overflow+1)*m.pageSize)
+		if _, err := f.ReadAt(p, int64(id*m.pageSize)); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, where, err)
+		}
+		return elements(where, p)
+	}
+	return page(m.root)
 }
 
 // checkFreelist checks the freelist page the meta page points to, which
@@ -193,9 +290,12 @@ func verifyFile(path string, lockTimeout time.Duration) (damaged []string, err e
 
 // openBolt opens the bbolt file. A panic inside bbolt is recovered as
 // ErrCorrupt, as a last line of defence: Open opens for writing only files
-// verified read-only first, and reading the meta pages, all a read-only
-// open does, cannot fault.
+// verified read-only first, and a fault while the meta pages and the free
+// list are read is made a panic.
 func openBolt(path string, lockTimeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
+	// Loading the free list reads a page the meta names: a damaged one may
+	// point beyond the file.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			db, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
@@ -355,6 +455,7 @@ func verify(tx *bolt.Tx) (damaged []string, err error) {
 	if err := checkPageRuns(tx); err != nil {
 		return damaged, err
 	}
+
 	// The checker stops only once its channel is drained, and it must stop
 	// before the transaction ends.
 	var first error
@@ -369,8 +470,8 @@ func verify(tx *bolt.Tx) (damaged []string, err error) {
 // checkPageRuns refuses a file in which a page's header claims a run of
 // pages beyond the file's last page. bbolt's Check walks a run page by page
 // into a map, so a damaged overflow count (up to 2^32) would keep it busy
-// for hours and fill the memory; walking the runs as they lie in the file
-// costs one look per run.
+// for hours and fill the memory; walking the runs in use as they lie in the
+// file, and free pages one by one, costs one look per run or free page.
 func checkPageRuns(tx *bolt.Tx) error {
 	for id := 2; ; {
 		info, err := tx.Page(id)
@@ -379,6 +480,12 @@ func checkPageRuns(tx *bolt.Tx) error {
 		}
 		if info == nil {
 			return nil // past the last page
+		}
+		if info.Type == "free" {
+			// Free pages are listed one by one, and a free page that was
+			// inside a longer run holds data, not a header.
+			id++
+			continue
 		}
 		end := id + info.OverflowCount
 		if last, err := tx.Page(end); err != nil || last == nil {
