@@ -204,28 +204,7 @@ func (b *Bolt) Get(ctx context.Context, key string) (KV, error) {
 
 // List implements Store.
 func (b *Bolt) List(ctx context.Context, prefix string) ([]KV, int64, error) {
-	var kvs []KV
-	var rev int64
-	err := b.view(ctx, func(tx *bolt.Tx) error {
-		var err error
-		if rev, err = getInt(tx.Bucket(metaBucket), revisionKey); err != nil {
-			return err
-		}
-		c := tx.Bucket(kvBucket).Cursor()
-		p := []byte(prefix)
-		for k, v := c.Seek(p); k != nil && hasPrefix(k, p); k, v = c.Next() {
-			kv, err := decodeKV(k, v)
-			if err != nil {
-				// One damaged record must not hide the others, nor be
-				// served: it is left out, and reported.
-				b.log.Error("store: leaving a damaged record out of a list; inspect or delete it with `kiln store`",
-					"key", string(k), "err", err)
-				continue
-			}
-			kvs = append(kvs, kv)
-		}
-		return nil
-	})
+	kvs, rev, err := b.scan(ctx, prefix, decodeKV)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list %q: %w", prefix, err)
 	}
@@ -235,6 +214,23 @@ func (b *Bolt) List(ctx context.Context, prefix string) ([]KV, int64, error) {
 // Keys implements Store. It reads no value, so it costs the same whatever
 // the size of the records.
 func (b *Bolt) Keys(ctx context.Context, prefix string) ([]KV, int64, error) {
+	kvs, rev, err := b.scan(ctx, prefix, func(k, v []byte) (KV, error) {
+		kv, ok := readRevisions(k, v)
+		if !ok {
+			return KV{}, fmt.Errorf("%d bytes, shorter than its revisions", len(v))
+		}
+		return kv, nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: keys %q: %w", prefix, err)
+	}
+	return kvs, rev, nil
+}
+
+// scan reads, with read, every record whose key starts with prefix, and
+// the store's revision. One damaged record must not hide the others, nor
+// be served: it is left out, and reported.
+func (b *Bolt) scan(ctx context.Context, prefix string, read func(k, v []byte) (KV, error)) ([]KV, int64, error) {
 	var kvs []KV
 	var rev int64
 	err := b.view(ctx, func(tx *bolt.Tx) error {
@@ -245,20 +241,17 @@ func (b *Bolt) Keys(ctx context.Context, prefix string) ([]KV, int64, error) {
 		c := tx.Bucket(kvBucket).Cursor()
 		p := []byte(prefix)
 		for k, v := c.Seek(p); k != nil && hasPrefix(k, p); k, v = c.Next() {
-			kv, ok := readRevisions(k, v)
-			if !ok {
+			kv, err := read(k, v)
+			if err != nil {
 				b.log.Error("store: leaving a damaged record out of a list; inspect or delete it with `kiln store`",
-					"key", string(k), "err", fmt.Sprintf("%d bytes, shorter than its revisions", len(v)))
+					"key", string(k), "err", err)
 				continue
 			}
 			kvs = append(kvs, kv)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: keys %q: %w", prefix, err)
-	}
-	return kvs, rev, nil
+	return kvs, rev, err
 }
 
 // Record is a key as it is on disk, damaged or not: what an operator
