@@ -95,15 +95,11 @@ window.attack = async function(kiln, image) {
 </script>
 </body></html>`
 
-// TestBrowserCannotDriveKiln: a web page of another origin (another port of
-// 127.0.0.1), opened in a real Chromium, tries every request that drives a
-// default Kiln (no credentials): create a model whose Image is a command,
-// its endpoint config and endpoint; create alarms and set an alarm's state
-// through CloudWatch's form protocol; invoke; stop and roll back a
-// deployment; post to the dashboard's sign-in and sign-out. None has any
-// effect, and Kiln says why it refused each.
-func TestBrowserCannotDriveKiln(t *testing.T) {
-	ctx := startBrowser(t)
+// startTarget starts the Kiln the attacks aim at: the endpoint web, the
+// alarm web-alarm, and an update of web baking for 10 minutes, so that a
+// forged stop or rollback would show.
+func startTarget(t *testing.T) *kilnProc {
+	t.Helper()
 	p := startKiln(t, "")
 	p.applyYAML(demoYAML("web", 1))
 	p.waitInService("web", 60*time.Second)
@@ -114,6 +110,19 @@ func TestBrowserCannotDriveKiln(t *testing.T) {
 		d := p.endpoint("web").Deployment
 		return d != nil && d.Phase == kiln.PhaseBaking
 	})
+	return p
+}
+
+// TestBrowserCannotDriveKiln: a web page of another origin (another port of
+// 127.0.0.1), opened in a real Chromium, tries every request that drives a
+// default Kiln (no credentials): create a model whose Image is a command,
+// its endpoint config and endpoint; create alarms and set an alarm's state
+// through CloudWatch's form protocol; invoke; stop and roll back a
+// deployment; post to the dashboard's sign-in and sign-out. None has any
+// effect, and Kiln says why it refused each.
+func TestBrowserCannotDriveKiln(t *testing.T) {
+	ctx := startBrowser(t)
+	p := startTarget(t)
 
 	marker := filepath.Join(t.TempDir(), "pwned")
 	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -190,16 +199,7 @@ func assertNothingWritten(t *testing.T, p *kilnProc, marker string) {
 // its invocations) and from Chromium, whose resolver maps attacker.test to
 // 127.0.0.1 (a page there reads and writes with same-origin requests).
 func TestDNSRebindingRefused(t *testing.T) {
-	p := startKiln(t, "")
-	p.applyYAML(demoYAML("web", 1))
-	p.waitInService("web", 60*time.Second)
-	p.mustCLI("alarms", "put", "web-alarm", "--metric", "Invocation5XXErrors", "--endpoint", "web", "--variant", "AllTraffic",
-		"--statistic", "Sum", "--period", "60", "--evaluation-periods", "1", "--threshold", "1000", "--comparison", "GreaterThanThreshold")
-	p.mustCLI("deploy", "web", "--config", "web-v2", "--canary", "50%", "--bake", "10m")
-	waitFor(t, 90*time.Second, "the update to bake", func() bool {
-		d := p.endpoint("web").Deployment
-		return d != nil && d.Phase == kiln.PhaseBaking
-	})
+	p := startTarget(t)
 	marker := filepath.Join(t.TempDir(), "pwned")
 
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}}
