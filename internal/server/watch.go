@@ -8,20 +8,21 @@ import (
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/fleet"
 	"github.com/kiln-serve/kiln/internal/gateway"
+	"github.com/kiln-serve/kiln/internal/service"
 	"github.com/kiln-serve/kiln/internal/store"
 )
 
 // loadEndpoints reads every endpoint and applies them; it returns the
 // revision read at.
 func (s *Server) loadEndpoints(ctx context.Context) (int64, error) {
-	kvs, rev, err := s.st.List(ctx, endpointsPrefix)
+	kvs, rev, err := s.st.List(ctx, service.EndpointsPrefix)
 	if err != nil {
 		return 0, fmt.Errorf("load endpoints: %w", err)
 	}
 	eps := map[string]kiln.Endpoint{}
 	for _, kv := range kvs {
-		// One bad record is set aside (see tolerant.go); the others run.
-		if ep, ok := s.svc.readEndpoint(ctx, kv, true); ok {
+		// One bad record is set aside (see service.Records.ReadEndpoint); the others run.
+		if ep, ok := s.records.ReadEndpoint(ctx, kv, true); ok {
 			eps[ep.EndpointName] = ep
 		}
 	}
@@ -39,7 +40,7 @@ func (s *Server) loadEndpoints(ctx context.Context) (int64, error) {
 // early (compaction, a slow reader) it lists again and carries on.
 func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
 	for {
-		ch, err := s.st.Watch(ctx, endpointsPrefix, rev)
+		ch, err := s.st.Watch(ctx, service.EndpointsPrefix, rev)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -53,12 +54,12 @@ func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
 		}
 		for ev := range ch {
 			rev = ev.KV.ModRevision + 1
-			name := strings.TrimPrefix(ev.KV.Key, endpointsPrefix)
+			name := strings.TrimPrefix(ev.KV.Key, service.EndpointsPrefix)
 			var ep kiln.Endpoint
 			ok := false
 			if ev.Type != store.Delete {
 				// Outside the lock: marking an invalid record writes it.
-				ep, ok = s.svc.readEndpoint(ctx, ev.KV, true)
+				ep, ok = s.records.ReadEndpoint(ctx, ev.KV, true)
 			}
 			s.mu.Lock()
 			before := deploymentID(s.endpoints[name])
@@ -91,31 +92,31 @@ func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
 }
 
 func (s *Server) loadAlarms(ctx context.Context) (int64, error) {
-	kvs, rev, err := s.st.List(ctx, alarmsPrefix)
+	kvs, rev, err := s.st.List(ctx, service.AlarmsPrefix)
 	if err != nil {
 		return 0, fmt.Errorf("load alarms: %w", err)
 	}
 	// A record that does not decode is skipped; an invalid alarm is set
 	// aside by the engine.
-	s.alarms.Reload(decodeEach[kiln.Alarm](s.log, kvs))
+	s.alarms.Reload(service.DecodeEach[kiln.Alarm](s.log, kvs))
 	return rev, nil
 }
 
 func (s *Server) watchAlarms(ctx context.Context, rev int64) error {
 	for {
-		ch, err := s.st.Watch(ctx, alarmsPrefix, rev)
+		ch, err := s.st.Watch(ctx, service.AlarmsPrefix, rev)
 		if err == nil {
 			for ev := range ch {
 				rev = ev.KV.ModRevision + 1
 				// One alarm at a time: every state change writes its
 				// alarm's record, and reloading every alarm on each made
 				// thousands of alarms cost a core.
-				name := strings.TrimPrefix(ev.KV.Key, alarmsPrefix)
+				name := strings.TrimPrefix(ev.KV.Key, service.AlarmsPrefix)
 				if ev.Type == store.Delete {
 					s.alarms.Remove(name)
 					continue
 				}
-				if as := decodeEach[kiln.Alarm](s.log, []store.KV{ev.KV}); len(as) == 1 && as[0].AlarmName == name {
+				if as := service.DecodeEach[kiln.Alarm](s.log, []store.KV{ev.KV}); len(as) == 1 && as[0].AlarmName == name {
 					s.alarms.Put(as[0])
 				} else {
 					s.alarms.Remove(name)
