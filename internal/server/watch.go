@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/kiln-serve/kiln"
@@ -169,63 +170,31 @@ func (s *Server) apply() {
 	}
 	s.fleet.Sync(specs)
 
-	routable := map[string][]fleet.Instance{} // by endpoint/fleet
+	var healthy []gateway.HealthyInstance
 	for _, in := range s.fleet.Instances() {
 		if in.Routable {
-			k := in.Endpoint + "/" + in.FleetID
-			routable[k] = append(routable[k], in)
+			healthy = append(healthy, gateway.HealthyInstance{Endpoint: in.Endpoint, FleetID: in.FleetID, ID: in.ID, Addr: in.Addr, Ordinal: in.Ordinal})
 		}
 	}
+	eps := make([]kiln.Endpoint, 0, len(s.endpoints))
+	for _, ep := range s.endpoints {
+		eps = append(eps, ep)
+	}
+	sort.Slice(eps, func(i, j int) bool { return eps[i].EndpointName < eps[j].EndpointName })
+	routes := gateway.Routes(eps, healthy)
 	live := map[string]bool{}
-	routes := make([]gateway.EndpointRoute, 0, len(s.endpoints))
-	for name, ep := range s.endpoints {
-		er := gateway.EndpointRoute{Name: name}
-		green := map[string]bool{} // the fleets a deployment brings in
-		if d := ep.Deployment; d != nil && (d.Kind == kiln.DeployBlueGreen || d.Kind == kiln.DeployRolling) {
-			for _, id := range d.Green {
-				green[id] = true
-			}
-		}
-		for _, v := range ep.ProductionVariants {
-			vr := gateway.VariantRoute{Name: v.VariantName, Weight: v.CurrentWeight}
-			fleets := ep.FleetsOf(v.VariantName)
-			ins := make([][]gateway.InstanceRoute, len(fleets))
-			// The new fleets' share of the variant as the gateway routes
-			// it: shares are renormalised over fleets with an instance.
-			total, newShare := 0.0, 0.0
-			for i, f := range fleets {
-				for _, in := range routable[name+"/"+f.ID] {
-					// A canary activates the lowest-numbered instances only.
-					if in.Ordinal < f.ActiveInstanceCount {
-						ins[i] = append(ins[i], gateway.InstanceRoute{ID: in.ID, Addr: in.Addr})
-					}
-				}
-				if len(ins[i]) > 0 {
-					total += f.TrafficShare
-					if green[f.ID] {
-						newShare += f.TrafficShare
-					}
-				}
-			}
-			share := 0.0
-			if total > 0 {
-				share = newShare / total
-			}
-			for i, f := range fleets {
-				key := name + "/" + v.VariantName + "/" + f.EndpointConfigName
+	for _, er := range routes {
+		for _, vr := range er.Variants {
+			for i, fr := range vr.Fleets {
+				key := er.Name + "/" + vr.Name + "/" + fr.Config
 				live[key] = true
-				vr.Fleets = append(vr.Fleets, gateway.FleetRoute{
-					ID: f.ID, Config: f.EndpointConfigName, Share: f.TrafficShare, Instances: ins[i],
-					Recorder: &fleetRecorder{
-						metrics: s.recorder(key, name, v.VariantName, f.EndpointConfigName),
-						judge:   s.judges.Recorder(name, f.ID, green[f.ID]),
-						share:   share,
-					},
-				})
+				vr.Fleets[i].Recorder = &fleetRecorder{
+					metrics: s.recorder(key, er.Name, vr.Name, fr.Config),
+					judge:   s.judges.Recorder(er.Name, fr.ID, fr.Green),
+					share:   vr.GreenShare,
+				}
 			}
-			er.Variants = append(er.Variants, vr)
 		}
-		routes = append(routes, er)
 	}
 	for key, r := range s.recorders {
 		if !live[key] {
