@@ -253,9 +253,9 @@ func New(cfg Config) (*Server, error) {
 		Controller: s.ctrl,
 		Alarms:     s.alarms,
 		Quotas:     cfg.Quotas,
-		Region:     cfg.Region, Account: cfg.Account,
-		Clock:  s.clk,
-		Logger: s.log,
+		Region:     cfg.Region,
+		Account:    cfg.Account,
+		Clock:      s.clk,
 	})
 	s.health = newHealthMetrics(s.reg, s)
 	s.handler = bounded(s.routes(), cfg.timeouts())

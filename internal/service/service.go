@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -25,7 +24,6 @@ type Service struct {
 	ctrl            Controller
 	alarms          AlarmStates
 	clk             clock.Clock
-	log             *slog.Logger
 	quotas          Quotas
 	region, account string
 }
@@ -52,8 +50,6 @@ type Options struct {
 	Region, Account string
 	// Clock defaults to the wall clock.
 	Clock clock.Clock
-	// Logger defaults to a discarding logger.
-	Logger *slog.Logger
 }
 
 // Metrics is what the service needs of the metrics stores: Kiln's own
@@ -104,7 +100,7 @@ func New(opts Options) *Service {
 	}
 	return &Service{
 		rec: opts.Records, st: opts.Records.st, metrics: opts.Metrics, fleet: opts.Fleet,
-		ctrl: opts.Controller, alarms: opts.Alarms, clk: opts.Clock, log: logger(opts.Logger),
+		ctrl: opts.Controller, alarms: opts.Alarms, clk: opts.Clock,
 		quotas: quotasOrDefault(opts.Quotas), region: opts.Region, account: opts.Account,
 	}
 }
