@@ -49,11 +49,8 @@ deployments have requests to watch.`,
 			}
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Run(ctx) }()
-			select {
-			case <-srv.Ready():
-			case err := <-errc:
+			if err := srv.Run(ctx); err != nil {
+				srv.Close()
 				return err
 			}
 			res := demoResources(image)
@@ -61,8 +58,7 @@ deployments have requests to watch.`,
 				res.Endpoints = nil // it exists: keep whatever it runs now
 			}
 			if err := apply(ctx, &cli{out: io.Discard}, srv.Service(), res); err != nil {
-				cancel()
-				<-errc
+				srv.Close()
 				return fmt.Errorf("create the demo endpoint: %w", err)
 			}
 			fmt.Fprintln(c.errOut, "starting the demo endpoint's instances...")
@@ -82,7 +78,11 @@ deployments have requests to watch.`,
 				defer close(trafficDone)
 				sendDemoTraffic(ctx, url, traffic)
 			}()
-			err = <-errc
+			select {
+			case <-ctx.Done():
+			case <-srv.Failed():
+			}
+			err = srv.Close()
 			cancel()
 			<-trafficDone
 			return err

@@ -29,19 +29,13 @@ func startServer(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server.Run: %v", err)
+		if err := srv.Close(); err != nil {
+			t.Errorf("server.Close: %v", err)
 		}
 	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("server.Run ended at start: %v", err)
+	if err := srv.Run(context.Background()); err != nil {
+		t.Fatalf("server.Run: %v", err)
 	}
 	return "http://" + srv.Addr()
 }

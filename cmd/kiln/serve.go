@@ -13,6 +13,7 @@ import (
 	"github.com/kiln-serve/kiln/internal/demomodel"
 	"github.com/kiln-serve/kiln/internal/gateway"
 	"github.com/kiln-serve/kiln/internal/server"
+	"github.com/kiln-serve/kiln/internal/service"
 )
 
 // serveFlags are the settings of `kiln serve` and `kiln demo`.
@@ -47,7 +48,7 @@ func (f *serveFlags) register(cmd *cobra.Command, defaultDataDir string) {
 	fl.StringVar(&f.tlsKey, "tls-key", os.Getenv("KILN_TLS_KEY"), "the PEM private key of --tls-cert (env KILN_TLS_KEY)")
 	fl.BoolVar(&f.insecureHTTP, "insecure-http", false, "serve plain HTTP beyond loopback although credentials are set (behind a TLS-terminating proxy)")
 	fl.BoolVar(&f.openMetrics, "open-metrics", false, "serve /metrics without authentication even when credentials are set")
-	fl.StringArrayVar(&f.quotas, "quota", nil, "change a limit on what clients can store, KIND=N or KIND=unlimited (repeatable); KIND is one of "+strings.Join(server.QuotaKinds(), ", ")+" (defaults: 1000 models, 1000 endpoint-configs, 100 endpoints, 5000 alarms, 262144 record-bytes)")
+	fl.StringArrayVar(&f.quotas, "quota", nil, "change a limit on what clients can store, KIND=N or KIND=unlimited (repeatable); KIND is one of "+strings.Join(service.QuotaKinds(), ", ")+" (defaults: 1000 models, 1000 endpoint-configs, 100 endpoints, 5000 alarms, 262144 record-bytes)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("KILN_LOG_LEVEL", "info"), "debug, info, warn or error")
 }
 
@@ -74,7 +75,7 @@ func (f *serveFlags) config(c *cli) (server.Config, error) {
 		return server.Config{}, err
 	}
 	instanceUser, _ := f.instanceUserName()
-	quotas := server.DefaultQuotas()
+	quotas := service.DefaultQuotas()
 	for _, q := range f.quotas {
 		if err := quotas.Set(q); err != nil {
 			return server.Config{}, err
@@ -125,7 +126,15 @@ when Kiln stopped come back on their own.`,
 			if err != nil {
 				return err
 			}
-			return srv.Run(cmd.Context())
+			if err := srv.Run(cmd.Context()); err != nil {
+				srv.Close()
+				return err
+			}
+			select {
+			case <-cmd.Context().Done():
+			case <-srv.Failed():
+			}
+			return srv.Close()
 		},
 	}
 	f.register(cmd, "./kiln-data")

@@ -93,18 +93,12 @@ func benchServer(b *testing.B) *server.Server {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
 	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := srv.Close(); err != nil {
 			b.Errorf("server: %v", err)
 		}
 	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
+	if err := srv.Run(context.Background()); err != nil {
 		b.Fatalf("server stopped at start: %v", err)
 	}
 	return srv

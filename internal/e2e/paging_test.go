@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/api"
@@ -217,26 +216,14 @@ func runServer(t *testing.T, dir string, logs io.Writer) (*server.Server, func()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	stopped := false
 	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("server: %v", err)
-			}
+		if err := srv.Close(); err != nil {
+			t.Errorf("server: %v", err)
 		}
 	}
 	t.Cleanup(stop)
-	select {
-	case <-srv.Ready():
-	case err := <-done:
+	if err := srv.Run(context.Background()); err != nil {
 		t.Fatalf("server stopped at start: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("server not ready within 20s")
 	}
 	return srv, stop
 }

@@ -20,6 +20,10 @@ type VariantRoute struct {
 	// only through the X-Amzn-SageMaker-Target-Variant header.
 	Weight float64
 	Fleets []FleetRoute
+	// GreenShare is the share of the variant's traffic its Green fleets
+	// receive as routed (see Routes); 0 outside a deployment. The gateway
+	// does not read it: it is what the judge weighs the fleets' requests by.
+	GreenShare float64
 }
 
 // FleetRoute is one group of identical instances of a variant; during a
@@ -33,6 +37,8 @@ type FleetRoute struct {
 	// so a fleet with no healthy instance never fails a request.
 	Share     float64
 	Instances []InstanceRoute
+	// Green is set on a fleet a deployment brings in.
+	Green bool
 	// Recorder receives one Sample per request the fleet answers. If nil,
 	// nothing is recorded.
 	Recorder Recorder
@@ -195,7 +201,7 @@ func cloneRoutes(routes []EndpointRoute) []EndpointRoute {
 	for i, er := range routes {
 		out[i] = EndpointRoute{Name: er.Name, Variants: make([]VariantRoute, len(er.Variants))}
 		for j, vr := range er.Variants {
-			v := VariantRoute{Name: vr.Name, Weight: vr.Weight, Fleets: make([]FleetRoute, len(vr.Fleets))}
+			v := VariantRoute{Name: vr.Name, Weight: vr.Weight, GreenShare: vr.GreenShare, Fleets: make([]FleetRoute, len(vr.Fleets))}
 			for k, fr := range vr.Fleets {
 				f := fr
 				f.Instances = append([]InstanceRoute(nil), fr.Instances...)

@@ -13,6 +13,7 @@ import (
 	"github.com/kiln-serve/kiln/internal/gateway"
 	"github.com/kiln-serve/kiln/internal/judge"
 	"github.com/kiln-serve/kiln/internal/metrics"
+	"github.com/kiln-serve/kiln/internal/service"
 	"github.com/kiln-serve/kiln/internal/store"
 )
 
@@ -67,14 +68,14 @@ func (l localSource) Datapoints(ctx context.Context, a *kiln.Alarm, start, end t
 }
 
 // alarmRepo stores the alarm engine's state changes.
-type alarmRepo struct{ s *service }
+type alarmRepo struct{ r *service.Records }
 
 func (r alarmRepo) ListAlarms(ctx context.Context) ([]kiln.Alarm, error) {
-	return r.s.storedAlarms(ctx)
+	return r.r.Alarms(ctx)
 }
 
 func (r alarmRepo) SaveState(ctx context.Context, name string, st kiln.AlarmState, _ kiln.AlarmHistoryItem) error {
-	_, err := r.s.saveAlarmState(ctx, name, func(*kiln.Alarm) (kiln.AlarmState, bool) { return st, true })
+	_, err := r.r.SaveAlarmState(ctx, name, func(*kiln.Alarm) (kiln.AlarmState, bool) { return st, true })
 	if kiln.ErrorCode(err) == kiln.ENOTFOUND {
 		return nil // deleted meanwhile
 	}
@@ -82,14 +83,14 @@ func (r alarmRepo) SaveState(ctx context.Context, name string, st kiln.AlarmStat
 }
 
 // deployStore gives the controller the endpoint records.
-type deployStore struct{ s *service }
+type deployStore struct{ r *service.Records }
 
 func (d deployStore) GetEndpoint(ctx context.Context, name string) (kiln.Endpoint, int64, error) {
-	return d.s.getEndpoint(ctx, name)
+	return d.r.Endpoint(ctx, name)
 }
 
 func (d deployStore) PutEndpoint(ctx context.Context, ep kiln.Endpoint, rev int64) (int64, error) {
-	r, err := putJSON(ctx, d.s.st, endpointsPrefix+ep.EndpointName, ep, rev)
+	r, err := d.r.PutEndpoint(ctx, ep, rev)
 	if errors.Is(err, store.ErrConflict) {
 		return 0, fmt.Errorf("%w: %v", deploy.ErrConflict, err)
 	}
@@ -97,17 +98,21 @@ func (d deployStore) PutEndpoint(ctx context.Context, ep kiln.Endpoint, rev int6
 }
 
 func (d deployStore) AppendHistory(ctx context.Context, endpoint string, evs []kiln.HistoryEvent) error {
-	for _, ev := range evs {
-		if _, err := putJSON(ctx, d.s.st, historyKey(&d.s.seq, historyPrefix, endpoint, ev.Time), ev, 0); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.r.AppendHistory(ctx, endpoint, evs)
 }
 
 func (d deployStore) ListEndpoints(ctx context.Context) ([]kiln.Endpoint, error) {
-	return d.s.storedEndpoints(ctx)
+	return d.r.Endpoints(ctx)
 }
+
+// fleetView gives the service the instances of the fleet manager.
+type fleetView struct{ s *Server }
+
+var _ service.Fleet = fleetView{}
+
+func (v fleetView) Instances(endpoint string) []kiln.InstanceInfo { return v.s.instancesOf(endpoint) }
+func (v fleetView) LogFiles(endpoint string) []string             { return v.s.fleet.LogFiles(endpoint) }
+func (v fleetView) CheckImage(image string) error                 { return v.s.fleet.CheckImage(image) }
 
 // fleetStatus gives the controller the health of fleets.
 type fleetStatus struct{ m *fleet.Manager }

@@ -25,16 +25,15 @@ func BenchmarkAlarmStateChange(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- srv.Run(ctx) }()
+			ctx := context.Background()
 			defer func() {
-				cancel()
-				if err := <-done; err != nil {
+				if err := srv.Close(); err != nil {
 					b.Error(err)
 				}
 			}()
-			<-srv.Ready()
+			if err := srv.Run(ctx); err != nil {
+				b.Fatal(err)
+			}
 			for i := range n {
 				a := &kiln.Alarm{AlarmName: fmt.Sprintf("a%d", i), Namespace: "AWS/SageMaker", MetricName: "Invocations",
 					Dimensions: []kiln.Dimension{{Name: "EndpointName", Value: "demo"}}, Statistic: "Sum",

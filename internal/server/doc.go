@@ -1,11 +1,10 @@
-// Package server assembles one running Kiln from its parts: the store, the
-// metrics store, the gateway, the fleet manager, the alarm engine and the
-// deployment controller, with the HTTP APIs in front. It is the only package
-// that knows all of them; the parts meet through the small interfaces each
-// defines, and this package plugs the concrete types in.
-//
-// The store is the single source of truth. The server watches it: every
-// change to an endpoint re-syncs the fleet manager, rebuilds the gateway's
-// routing table and wakes the controller; every change to an alarm reloads
-// the alarm engine.
+// Package server wires one running Kiln: New opens the store and builds the
+// parts (the service, the gateway, the fleet manager, the metrics, the alarm
+// engine and judges, the deployment controller, the HTTP APIs behind their
+// guard), plugging each into the small interfaces the others define; Run
+// starts them and returns once Kiln listens; Close stops every part, every
+// instance and every goroutine, and closes the store. Its loops follow the
+// store's watch, re-syncing the fleet manager and the gateway's routes
+// (gateway.Routes) and waking the controller on every endpoint change, and
+// reloading alarms into the engine.
 package server

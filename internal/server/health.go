@@ -64,7 +64,7 @@ func (h *healthMetrics) Collect(ch chan<- prometheus.Metric) {
 	h.s.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(h.deployments, prometheus.GaugeValue, float64(inProgress))
 	ch <- prometheus.MustNewConstMetric(h.waiting, prometheus.GaugeValue, float64(h.s.gw.Waiting()))
-	alarms, _ := h.s.svc.storedAlarms(context.Background())
+	alarms, _ := h.s.records.Alarms(context.Background())
 	for _, a := range alarms {
 		name := a.AlarmName
 		st, ok := h.s.alarms.State(name)

@@ -1,20 +1,24 @@
 package server
 
 import (
-	"context"
 	"time"
 
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/metrics"
+	"github.com/kiln-serve/kiln/internal/service"
 )
 
-func (s *service) GetMetricStatistics(ctx context.Context, q kiln.MetricQuery) ([]kiln.Datapoint, error) {
-	// Checked before it is multiplied by a second, so that it cannot
-	// overflow.
-	if q.Period < 1 || q.Period > kiln.MaxQueryPeriodSeconds {
-		return nil, kiln.Errorf(kiln.EINVALID, "Period must be a whole number of seconds from 1 to %d, got %d.", kiln.MaxQueryPeriodSeconds, q.Period)
-	}
-	pts, err := queryMetrics(s.metrics, s.custom, metrics.Query{
+// metricsView gives the service Kiln's own metrics and those clients
+// publish.
+type metricsView struct {
+	m      *metrics.Store
+	custom *metrics.Custom
+}
+
+var _ service.Metrics = metricsView{}
+
+func (v metricsView) Query(q kiln.MetricQuery) ([]kiln.Datapoint, error) {
+	pts, err := queryMetrics(v.m, v.custom, metrics.Query{
 		Namespace: q.Namespace, MetricName: q.MetricName, Dimensions: dimensionMap(q.Dimensions), Statistic: q.Statistic,
 		Period: time.Duration(q.Period) * time.Second, Start: q.StartTime, End: q.EndTime,
 	})
@@ -28,14 +32,24 @@ func (s *service) GetMetricStatistics(ctx context.Context, q kiln.MetricQuery) (
 	return out, nil
 }
 
-func (s *service) ListMetrics(ctx context.Context, namespace, metricName string, dims []kiln.Dimension) ([]kiln.Metric, error) {
-	ids := s.metrics.ListMetrics(namespace, metricName, dimensionMap(dims))
-	ids = append(ids, s.custom.ListMetrics(namespace, metricName, dimensionMap(dims))...)
+func (v metricsView) List(namespace, metricName string, dims []kiln.Dimension) []kiln.Metric {
+	ids := v.m.ListMetrics(namespace, metricName, dimensionMap(dims))
+	ids = append(ids, v.custom.ListMetrics(namespace, metricName, dimensionMap(dims))...)
 	out := make([]kiln.Metric, len(ids))
 	for i, id := range ids {
 		out[i] = kiln.Metric{Namespace: id.Namespace, MetricName: id.MetricName, Dimensions: id.Dimensions}
 	}
-	return out, nil
+	return out
+}
+
+func (v metricsView) Put(namespace string, data []kiln.MetricDatum) error {
+	points := make([]metrics.CustomDatum, len(data))
+	for i, d := range data {
+		p := metrics.CustomDatum{MetricName: d.MetricName, Dimensions: d.Dimensions, Timestamp: d.Timestamp}
+		p.SampleCount, p.Sum, p.Min, p.Max = d.Stats()
+		points[i] = p
+	}
+	return v.custom.Put(namespace, points)
 }
 
 // dimensionMap is the metrics store's form of a dimension list.
@@ -45,19 +59,6 @@ func dimensionMap(dims []kiln.Dimension) map[string]string {
 		m[d.Name] = d.Value
 	}
 	return m
-}
-
-func (s *service) PutMetricData(ctx context.Context, namespace string, data []kiln.MetricDatum) error {
-	if err := kiln.ValidateMetricData(namespace, data, s.clk.Now()); err != nil {
-		return err
-	}
-	points := make([]metrics.CustomDatum, len(data))
-	for i, d := range data {
-		p := metrics.CustomDatum{MetricName: d.MetricName, Dimensions: d.Dimensions, Timestamp: d.Timestamp}
-		p.SampleCount, p.Sum, p.Min, p.Max = d.Stats()
-		points[i] = p
-	}
-	return s.custom.Put(namespace, points)
 }
 
 // queryMetrics answers a query from Kiln's own metrics (AWS/SageMaker's

@@ -26,6 +26,7 @@ import (
 	"github.com/kiln-serve/kiln/internal/gateway"
 	"github.com/kiln-serve/kiln/internal/judge"
 	"github.com/kiln-serve/kiln/internal/metrics"
+	"github.com/kiln-serve/kiln/internal/service"
 	"github.com/kiln-serve/kiln/internal/store"
 	"github.com/kiln-serve/kiln/internal/ui"
 )
@@ -82,8 +83,9 @@ type Config struct {
 	// and 3s; see api.FailureLimiter).
 	AuthFailureBurst int
 	AuthFailureEvery time.Duration
-	// Quotas bound what clients can make Kiln store; if nil, DefaultQuotas.
-	Quotas *Quotas
+	// Quotas bound what clients can make Kiln store; if nil,
+	// service.DefaultQuotas.
+	Quotas *service.Quotas
 	// HeaderTimeout, BodyTimeout, InvokeBodyTimeout, WriteTimeout and
 	// IdleTimeout bound the waits for a client on every connection (see
 	// timeouts.go); zero means DefaultHeaderTimeout and so on.
@@ -110,14 +112,24 @@ type Server struct {
 	alarms  *alarm.Engine
 	judges  *judge.Judges
 	ctrl    *deploy.Controller
-	svc     *service
+	records *service.Records
+	svc     *service.Service
 	health  *healthMetrics
 	handler http.Handler
 	guard   *api.Guard
 
 	ln       net.Listener
-	ready    chan struct{}
 	stopping chan struct{} // closed when shutdown begins: ends the dashboard's live streams
+
+	// Set by Run: what Close stops.
+	cancel   context.CancelFunc // ends the parts' context
+	httpSrv  *http.Server
+	wg       sync.WaitGroup // every goroutine Run starts
+	failed   chan struct{}  // closed when a part fails
+	errMu    sync.Mutex
+	err      error // the first part's failure
+	closed   sync.Once
+	closeErr error
 
 	mu        sync.Mutex
 	endpoints map[string]kiln.Endpoint   // the store's endpoints, as last seen
@@ -174,8 +186,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, auth: newAuth(cfg), tls: tlsCfg, guard: guard, log: cfg.Logger, clk: cfg.Clock, st: st,
 		reg:       prometheus.NewRegistry(),
-		ready:     make(chan struct{}),
 		stopping:  make(chan struct{}),
+		failed:    make(chan struct{}),
 		endpoints: map[string]kiln.Endpoint{},
 		recorders: map[string]*seriesRecorder{},
 		kick:      make(chan struct{}, 1),
@@ -207,14 +219,7 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("start fleet manager: %w", err)
 	}
-	s.svc = &service{
-		st: st, metrics: s.metrics, custom: s.custom, clk: s.clk, region: cfg.Region, account: cfg.Account,
-		log:       s.log,
-		quotas:    quotasOrDefault(cfg.Quotas),
-		instances: s.instancesOf,
-		logFiles:  s.fleet.LogFiles,
-	}
-	s.svc.checkImage = s.fleet.CheckImage
+	s.records = service.NewRecords(st, s.log)
 	s.judges = judge.New(s.clk)
 	s.alarms = alarm.NewEngine(alarm.Config{
 		Clock:      s.clk,
@@ -222,25 +227,36 @@ func New(cfg Config) (*Server, error) {
 		Judges:     s.judges,
 		Local:      AlarmSource(s.metrics, s.custom),
 		Prometheus: alarm.NewPrometheusSource(&http.Client{Timeout: 5 * time.Second}),
-		Repo:       alarmRepo{s.svc},
+		Repo:       alarmRepo{s.records},
 		// A second's data is complete the moment the second ends; looking
 		// five times a second sees it within 200 ms rather than within a
 		// whole second, which is most of a rollback's reaction time.
 		Interval: 200 * time.Millisecond,
+		// The controller is built below; the engine calls this only once
+		// Run has started it.
 		OnChange: func(string, kiln.AlarmState) { s.ctrl.Notify("") },
 	})
-	s.svc.setState = s.alarms.SetState
 	s.ctrl = deploy.NewController(deploy.Config{
 		Clock:  s.clk,
 		Logger: s.log,
-		Store:  deployStore{s.svc},
+		Store:  deployStore{s.records},
 		Fleets: fleetStatus{s.fleet},
 		Alarms: s.alarms,
 		Judges: judgeVerdicts{s.judges},
 		// Requests counts what new fleets answer during bakes.
 		Requests: fleetRequests{s.metrics, s.clk.Now},
 	})
-	s.svc.notify = s.ctrl.Notify
+	s.svc = service.New(service.Options{
+		Records:    s.records,
+		Metrics:    metricsView{s.metrics, s.custom},
+		Fleet:      fleetView{s},
+		Controller: s.ctrl,
+		Alarms:     s.alarms,
+		Quotas:     cfg.Quotas,
+		Region:     cfg.Region,
+		Account:    cfg.Account,
+		Clock:      s.clk,
+	})
 	s.health = newHealthMetrics(s.reg, s)
 	s.handler = bounded(s.routes(), cfg.timeouts())
 	return s, nil
@@ -301,26 +317,32 @@ func (s *Server) routes() http.Handler {
 // Handler serves everything Kiln serves over HTTP.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Addr is the address the server listens on, once Ready.
+// Addr is the address the server listens on, once Run has returned.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Ready is closed once the server listens.
-func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // Service is the server's control plane, for in-process callers.
 func (s *Server) Service() kiln.Service { return s.svc }
 
-// Run serves until ctx ends, then stops every part and every instance
-// process, and closes the store.
+// Failed is closed when a part of the running server fails; Close then
+// returns the failure.
+func (s *Server) Failed() <-chan struct{} { return s.failed }
+
+// Run loads what the store holds, starts every part and listens. It returns
+// once Kiln serves (Addr then says where), or with what kept it from
+// serving. ctx bounds the start only; the server serves until Close, which
+// must be called once New has succeeded, whatever Run returned.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.st.Close()
+	if s.cancel != nil {
+		return errors.New("server: Run called twice")
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = ln
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The parts keep ctx's values but not its end: Close ends them.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
 
 	// Load what the store holds before anything else runs, so that the
 	// endpoints that existed come back.
@@ -335,15 +357,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
-	var wg sync.WaitGroup
-	errc := make(chan error, 8)
 	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
+		s.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- fmt.Errorf("%s: %w", name, err)
-				cancel()
+			defer s.wg.Done()
+			if err := f(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				s.fail(fmt.Errorf("%s: %w", name, err))
 			}
 		}()
 	}
@@ -355,38 +374,70 @@ func (s *Server) Run(ctx context.Context) error {
 	run("router", s.routeLoop)
 
 	to := s.cfg.timeouts()
-	httpSrv := &http.Server{Handler: s.handler, ReadHeaderTimeout: to.header, IdleTimeout: to.idle, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
-	wg.Add(1)
+	s.httpSrv = &http.Server{Handler: s.handler, ReadHeaderTimeout: to.header, IdleTimeout: to.idle, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.wg.Add(1)
 	go func() {
-		defer wg.Done()
-		if err := s.serve(httpSrv, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http: %w", err)
-			cancel()
+		defer s.wg.Done()
+		if err := s.serve(s.httpSrv, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.fail(fmt.Errorf("http: %w", err))
 		}
 	}()
 	s.log.Info("kiln listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir)
-	close(s.ready)
+	return nil
+}
 
-	<-ctx.Done()
+// fail records a part's failure and stops the other parts; the listener
+// serves on until Close.
+func (s *Server) fail(err error) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if s.err != nil {
+		return
+	}
+	s.err = err
+	s.cancel()
+	close(s.failed)
+}
+
+// Close stops every part, every instance process and every goroutine Run
+// started, and closes the store. It returns the failure of a part, if one
+// failed, and is safe to call more than once.
+func (s *Server) Close() error {
+	s.closed.Do(func() {
+		close(s.stopping)
+		if s.cancel != nil {
+			s.shutdown()
+		}
+		s.errMu.Lock()
+		err := s.err
+		s.errMu.Unlock()
+		if cerr := s.st.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+		}
+		s.closeErr = err
+	})
+	return s.closeErr
+}
+
+func (s *Server) shutdown() {
 	s.log.Info("kiln stopping")
-	close(s.stopping)
+	s.cancel()
+	if s.httpSrv == nil { // Run failed before it served
+		s.ln.Close()
+		s.wg.Wait()
+		return
+	}
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
 	// The gateway shuts down alongside net/http's server, so that the
 	// invocations waiting for an instance, which net/http's Shutdown would
 	// wait for, get their answer at once; invocations on connections the
 	// gateway took over finish too.
 	gwErr := make(chan error, 1)
 	go func() { gwErr <- s.gw.Shutdown(shutdownCtx) }()
-	httpSrv.Shutdown(shutdownCtx)
+	s.httpSrv.Shutdown(shutdownCtx)
 	if err := <-gwErr; err != nil {
 		s.log.Warn("kiln stopping", "err", err)
 	}
-	done()
-	wg.Wait()
-	select {
-	case err := <-errc:
-		return err
-	default:
-		return nil
-	}
+	s.wg.Wait()
 }

@@ -84,16 +84,14 @@ func startKiln(t *testing.T) (string, kiln.Service) {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server.Run: %v", err)
+		if err := srv.Close(); err != nil {
+			t.Errorf("server.Close: %v", err)
 		}
 	})
-	<-srv.Ready()
+	if err := srv.Run(context.Background()); err != nil {
+		t.Fatalf("server.Run: %v", err)
+	}
 	svc := srv.Service()
 	bg := context.Background()
 	if _, err := svc.CreateModel(bg, &kiln.Model{ModelName: "m", PrimaryContainer: &kiln.ContainerDef{

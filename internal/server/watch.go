@@ -3,25 +3,27 @@ package server
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/fleet"
 	"github.com/kiln-serve/kiln/internal/gateway"
+	"github.com/kiln-serve/kiln/internal/service"
 	"github.com/kiln-serve/kiln/internal/store"
 )
 
 // loadEndpoints reads every endpoint and applies them; it returns the
 // revision read at.
 func (s *Server) loadEndpoints(ctx context.Context) (int64, error) {
-	kvs, rev, err := s.st.List(ctx, endpointsPrefix)
+	kvs, rev, err := s.st.List(ctx, service.EndpointsPrefix)
 	if err != nil {
 		return 0, fmt.Errorf("load endpoints: %w", err)
 	}
 	eps := map[string]kiln.Endpoint{}
 	for _, kv := range kvs {
-		// One bad record is set aside (see tolerant.go); the others run.
-		if ep, ok := s.svc.readEndpoint(ctx, kv, true); ok {
+		// One bad record is set aside (see service.Records.ReadEndpoint); the others run.
+		if ep, ok := s.records.ReadEndpoint(ctx, kv, true); ok {
 			eps[ep.EndpointName] = ep
 		}
 	}
@@ -39,7 +41,7 @@ func (s *Server) loadEndpoints(ctx context.Context) (int64, error) {
 // early (compaction, a slow reader) it lists again and carries on.
 func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
 	for {
-		ch, err := s.st.Watch(ctx, endpointsPrefix, rev)
+		ch, err := s.st.Watch(ctx, service.EndpointsPrefix, rev)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -53,12 +55,12 @@ func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
 		}
 		for ev := range ch {
 			rev = ev.KV.ModRevision + 1
-			name := strings.TrimPrefix(ev.KV.Key, endpointsPrefix)
+			name := strings.TrimPrefix(ev.KV.Key, service.EndpointsPrefix)
 			var ep kiln.Endpoint
 			ok := false
 			if ev.Type != store.Delete {
 				// Outside the lock: marking an invalid record writes it.
-				ep, ok = s.svc.readEndpoint(ctx, ev.KV, true)
+				ep, ok = s.records.ReadEndpoint(ctx, ev.KV, true)
 			}
 			s.mu.Lock()
 			before := deploymentID(s.endpoints[name])
@@ -91,31 +93,31 @@ func (s *Server) watchEndpoints(ctx context.Context, rev int64) error {
 }
 
 func (s *Server) loadAlarms(ctx context.Context) (int64, error) {
-	kvs, rev, err := s.st.List(ctx, alarmsPrefix)
+	kvs, rev, err := s.st.List(ctx, service.AlarmsPrefix)
 	if err != nil {
 		return 0, fmt.Errorf("load alarms: %w", err)
 	}
 	// A record that does not decode is skipped; an invalid alarm is set
 	// aside by the engine.
-	s.alarms.Reload(decodeEach[kiln.Alarm](s.log, kvs))
+	s.alarms.Reload(service.DecodeEach[kiln.Alarm](s.log, kvs))
 	return rev, nil
 }
 
 func (s *Server) watchAlarms(ctx context.Context, rev int64) error {
 	for {
-		ch, err := s.st.Watch(ctx, alarmsPrefix, rev)
+		ch, err := s.st.Watch(ctx, service.AlarmsPrefix, rev)
 		if err == nil {
 			for ev := range ch {
 				rev = ev.KV.ModRevision + 1
 				// One alarm at a time: every state change writes its
 				// alarm's record, and reloading every alarm on each made
 				// thousands of alarms cost a core.
-				name := strings.TrimPrefix(ev.KV.Key, alarmsPrefix)
+				name := strings.TrimPrefix(ev.KV.Key, service.AlarmsPrefix)
 				if ev.Type == store.Delete {
 					s.alarms.Remove(name)
 					continue
 				}
-				if as := decodeEach[kiln.Alarm](s.log, []store.KV{ev.KV}); len(as) == 1 && as[0].AlarmName == name {
+				if as := service.DecodeEach[kiln.Alarm](s.log, []store.KV{ev.KV}); len(as) == 1 && as[0].AlarmName == name {
 					s.alarms.Put(as[0])
 				} else {
 					s.alarms.Remove(name)
@@ -168,63 +170,31 @@ func (s *Server) apply() {
 	}
 	s.fleet.Sync(specs)
 
-	routable := map[string][]fleet.Instance{} // by endpoint/fleet
+	var healthy []gateway.HealthyInstance
 	for _, in := range s.fleet.Instances() {
 		if in.Routable {
-			k := in.Endpoint + "/" + in.FleetID
-			routable[k] = append(routable[k], in)
+			healthy = append(healthy, gateway.HealthyInstance{Endpoint: in.Endpoint, FleetID: in.FleetID, ID: in.ID, Addr: in.Addr, Ordinal: in.Ordinal})
 		}
 	}
+	eps := make([]kiln.Endpoint, 0, len(s.endpoints))
+	for _, ep := range s.endpoints {
+		eps = append(eps, ep)
+	}
+	sort.Slice(eps, func(i, j int) bool { return eps[i].EndpointName < eps[j].EndpointName })
+	routes := gateway.Routes(eps, healthy)
 	live := map[string]bool{}
-	routes := make([]gateway.EndpointRoute, 0, len(s.endpoints))
-	for name, ep := range s.endpoints {
-		er := gateway.EndpointRoute{Name: name}
-		green := map[string]bool{} // the fleets a deployment brings in
-		if d := ep.Deployment; d != nil && (d.Kind == kiln.DeployBlueGreen || d.Kind == kiln.DeployRolling) {
-			for _, id := range d.Green {
-				green[id] = true
-			}
-		}
-		for _, v := range ep.ProductionVariants {
-			vr := gateway.VariantRoute{Name: v.VariantName, Weight: v.CurrentWeight}
-			fleets := ep.FleetsOf(v.VariantName)
-			ins := make([][]gateway.InstanceRoute, len(fleets))
-			// The new fleets' share of the variant as the gateway routes
-			// it: shares are renormalised over fleets with an instance.
-			total, newShare := 0.0, 0.0
-			for i, f := range fleets {
-				for _, in := range routable[name+"/"+f.ID] {
-					// A canary activates the lowest-numbered instances only.
-					if in.Ordinal < f.ActiveInstanceCount {
-						ins[i] = append(ins[i], gateway.InstanceRoute{ID: in.ID, Addr: in.Addr})
-					}
-				}
-				if len(ins[i]) > 0 {
-					total += f.TrafficShare
-					if green[f.ID] {
-						newShare += f.TrafficShare
-					}
-				}
-			}
-			share := 0.0
-			if total > 0 {
-				share = newShare / total
-			}
-			for i, f := range fleets {
-				key := name + "/" + v.VariantName + "/" + f.EndpointConfigName
+	for _, er := range routes {
+		for _, vr := range er.Variants {
+			for i, fr := range vr.Fleets {
+				key := er.Name + "/" + vr.Name + "/" + fr.Config
 				live[key] = true
-				vr.Fleets = append(vr.Fleets, gateway.FleetRoute{
-					ID: f.ID, Config: f.EndpointConfigName, Share: f.TrafficShare, Instances: ins[i],
-					Recorder: &fleetRecorder{
-						metrics: s.recorder(key, name, v.VariantName, f.EndpointConfigName),
-						judge:   s.judges.Recorder(name, f.ID, green[f.ID]),
-						share:   share,
-					},
-				})
+				vr.Fleets[i].Recorder = &fleetRecorder{
+					metrics: s.recorder(key, er.Name, vr.Name, fr.Config),
+					judge:   s.judges.Recorder(er.Name, fr.ID, fr.Green),
+					share:   vr.GreenShare,
+				}
 			}
-			er.Variants = append(er.Variants, vr)
 		}
-		routes = append(routes, er)
 	}
 	for key, r := range s.recorders {
 		if !live[key] {

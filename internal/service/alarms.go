@@ -1,22 +1,20 @@
-package server
+package service
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/store"
 )
 
-func (s *service) alarmNotFound(name string) string {
+func alarmNotFound(name string) string {
 	return fmt.Sprintf("Could not find alarm %q.", name)
 }
 
-func (s *service) PutAlarm(ctx context.Context, a *kiln.Alarm) (*kiln.Alarm, error) {
+func (s *Service) PutAlarm(ctx context.Context, a *kiln.Alarm) (*kiln.Alarm, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
@@ -58,23 +56,23 @@ func (s *service) PutAlarm(ctx context.Context, a *kiln.Alarm) (*kiln.Alarm, err
 		if err != nil {
 			return nil, err
 		}
-		if err := s.appendAlarmHistory(ctx, kiln.AlarmHistoryItem{AlarmName: a.AlarmName, Timestamp: now, HistoryItemType: "ConfigurationUpdate", HistorySummary: summary}); err != nil {
+		if err := s.rec.appendAlarmHistory(ctx, kiln.AlarmHistoryItem{AlarmName: a.AlarmName, Timestamp: now, HistoryItemType: "ConfigurationUpdate", HistorySummary: summary}); err != nil {
 			return nil, err
 		}
 		return a, nil
 	}
 }
 
-func (s *service) GetAlarm(ctx context.Context, name string) (*kiln.Alarm, error) {
-	a, _, err := getJSON[kiln.Alarm](ctx, s.st, alarmsPrefix+name, s.alarmNotFound(name))
+func (s *Service) GetAlarm(ctx context.Context, name string) (*kiln.Alarm, error) {
+	a, _, err := getJSON[kiln.Alarm](ctx, s.st, alarmsPrefix+name, alarmNotFound(name))
 	return &a, err
 }
 
-func (s *service) ListAlarms(ctx context.Context) ([]kiln.Alarm, error) {
+func (s *Service) ListAlarms(ctx context.Context) ([]kiln.Alarm, error) {
 	return listJSON[kiln.Alarm](ctx, s.st, alarmsPrefix)
 }
 
-func (s *service) DeleteAlarms(ctx context.Context, names []string) error {
+func (s *Service) DeleteAlarms(ctx context.Context, names []string) error {
 	// Check all first, so that a bad name deletes nothing.
 	for _, n := range names {
 		if _, err := s.GetAlarm(ctx, n); err != nil {
@@ -82,14 +80,14 @@ func (s *service) DeleteAlarms(ctx context.Context, names []string) error {
 		}
 	}
 	for _, n := range names {
-		if err := s.delete(ctx, alarmsPrefix+n, s.alarmNotFound(n)); err != nil {
+		if err := s.delete(ctx, alarmsPrefix+n, alarmNotFound(n)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *service) SetAlarmState(ctx context.Context, name, state, reason, data string) error {
+func (s *Service) SetAlarmState(ctx context.Context, name, state, reason, data string) error {
 	switch state {
 	case kiln.StateOK, kiln.StateAlarm, kiln.StateInsufficientData:
 	default:
@@ -101,7 +99,7 @@ func (s *service) SetAlarmState(ctx context.Context, name, state, reason, data s
 	if data != "" && !jsonValid(data) {
 		return kiln.Errorf(kiln.EINVALID, "StateReasonData must be JSON.")
 	}
-	st, err := s.saveAlarmState(ctx, name, func(a *kiln.Alarm) (kiln.AlarmState, bool) {
+	st, err := s.rec.SaveAlarmState(ctx, name, func(a *kiln.Alarm) (kiln.AlarmState, bool) {
 		now := s.clk.Now().UTC()
 		ns := kiln.AlarmState{StateValue: state, StateReason: reason, StateReasonData: data, StateUpdatedTimestamp: now, StateTransitionedTimestamp: a.StateTransitionedTimestamp}
 		if state != a.StateValue {
@@ -112,16 +110,18 @@ func (s *service) SetAlarmState(ctx context.Context, name, state, reason, data s
 	if err != nil {
 		return err
 	}
-	s.setState(name, st)
+	if s.alarms != nil {
+		s.alarms.SetState(name, st)
+	}
 	return nil
 }
 
-// saveAlarmState changes an alarm's state with compare-and-swap and records
+// SaveAlarmState changes an alarm's state with compare-and-swap and records
 // the change in its history. change returns the new state, or false to keep
-// the old one.
-func (s *service) saveAlarmState(ctx context.Context, name string, change func(*kiln.Alarm) (kiln.AlarmState, bool)) (kiln.AlarmState, error) {
+// the old one. A missing alarm is an ENOTFOUND.
+func (r *Records) SaveAlarmState(ctx context.Context, name string, change func(*kiln.Alarm) (kiln.AlarmState, bool)) (kiln.AlarmState, error) {
 	for {
-		a, rev, err := getJSON[kiln.Alarm](ctx, s.st, alarmsPrefix+name, s.alarmNotFound(name))
+		a, rev, err := getJSON[kiln.Alarm](ctx, r.st, alarmsPrefix+name, alarmNotFound(name))
 		if err != nil {
 			return kiln.AlarmState{}, err
 		}
@@ -131,7 +131,7 @@ func (s *service) saveAlarmState(ctx context.Context, name string, change func(*
 		}
 		old := a.StateValue
 		a.AlarmState = ns
-		if _, err := putJSON(ctx, s.st, alarmsPrefix+name, a, rev); errors.Is(err, store.ErrConflict) {
+		if _, err := putJSON(ctx, r.st, alarmsPrefix+name, a, rev); errors.Is(err, store.ErrConflict) {
 			continue
 		} else if err != nil {
 			return kiln.AlarmState{}, err
@@ -141,32 +141,26 @@ func (s *service) saveAlarmState(ctx context.Context, name string, change func(*
 			HistorySummary: fmt.Sprintf("Alarm updated from %s to %s", old, ns.StateValue),
 			HistoryData:    stateHistoryData(old, ns),
 		}
-		return ns, s.appendAlarmHistory(ctx, item)
+		return ns, r.appendAlarmHistory(ctx, item)
 	}
 }
 
-func (s *service) AlarmHistory(ctx context.Context, name string) ([]kiln.AlarmHistoryItem, error) {
+func (s *Service) AlarmHistory(ctx context.Context, name string) ([]kiln.AlarmHistoryItem, error) {
 	if name == "" {
 		return listJSON[kiln.AlarmHistoryItem](ctx, s.st, alarmHistoryPrefix)
 	}
 	return listJSON[kiln.AlarmHistoryItem](ctx, s.st, alarmHistoryPrefix+name+"/")
 }
 
-// historyKey orders entries by time, with a sequence number so that two
-// entries in the same nanosecond keep their order.
-func historyKey(seq *atomic.Uint64, prefix, name string, t time.Time) string {
-	return fmt.Sprintf("%s%s/%020d-%08d", prefix, name, t.UnixNano(), seq.Add(1)%1e8)
-}
-
-func (s *service) appendAlarmHistory(ctx context.Context, item kiln.AlarmHistoryItem) error {
-	_, err := putJSON(ctx, s.st, historyKey(&s.seq, alarmHistoryPrefix, item.AlarmName, item.Timestamp), item, 0)
+func (r *Records) appendAlarmHistory(ctx context.Context, item kiln.AlarmHistoryItem) error {
+	_, err := putJSON(ctx, r.st, historyKey(&r.seq, alarmHistoryPrefix, item.AlarmName, item.Timestamp), item, 0)
 	return err
 }
 
 // checkRuleCycle refuses a composite alarm whose rule would lead, through
 // other composite alarms, back to itself.
-func (s *service) checkRuleCycle(ctx context.Context, a *kiln.Alarm) error {
-	alarms, err := s.storedAlarms(ctx)
+func (s *Service) checkRuleCycle(ctx context.Context, a *kiln.Alarm) error {
+	alarms, err := s.rec.Alarms(ctx)
 	if err != nil {
 		return err
 	}

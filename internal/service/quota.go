@@ -1,4 +1,4 @@
-package server
+package service
 
 import (
 	"context"
@@ -77,7 +77,7 @@ func (q *Quotas) Set(s string) error {
 // already. A name that exists passes, so that its creation fails as a
 // conflict, as it would below the limit. Two creations racing may both
 // pass: a quota is a bound on growth, not an exact count.
-func (s *service) checkCount(ctx context.Context, prefix, name string, limit int, what, kind string) error {
+func (s *Service) checkCount(ctx context.Context, prefix, name string, limit int, what, kind string) error {
 	if limit <= 0 {
 		return nil
 	}
@@ -98,7 +98,7 @@ func (s *service) checkCount(ctx context.Context, prefix, name string, limit int
 }
 
 // checkSize refuses a record larger than the RecordBytes quota.
-func (s *service) checkSize(what string, size int) error {
+func (s *Service) checkSize(what string, size int) error {
 	if limit := s.quotas.RecordBytes; limit > 0 && size > limit {
 		return kiln.Errorf(kiln.ELIMIT, "The %s is %d bytes as stored, above the limit of %d; raise it with kiln serve --quota record-bytes=N.", what, size, limit)
 	}

@@ -1,57 +1,129 @@
-package server
+package service
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"sort"
 	"strings"
-	"sync/atomic"
 
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/clock"
-	"github.com/kiln-serve/kiln/internal/metrics"
 	"github.com/kiln-serve/kiln/internal/store"
 )
 
-// service implements kiln.Service on the store. It validates, then writes
+// Service implements kiln.Service on the store. It validates, then writes
 // records; the controller, fleet manager, gateway and alarm engine react to
 // the writes.
-type service struct {
+type Service struct {
+	rec             *Records
 	st              store.Store
-	metrics         *metrics.Store
-	custom          *metrics.Custom // what clients publish with PutMetricData
+	metrics         Metrics
+	fleet           Fleet
+	ctrl            Controller
+	alarms          AlarmStates
 	clk             clock.Clock
-	log             *slog.Logger // if nil, nothing is logged
 	quotas          Quotas
 	region, account string
-	// hooks into the running parts; set by the server.
-	instances func(endpoint string) []kiln.InstanceInfo
-	logFiles  func(endpoint string) []string
-	setState  func(name string, st kiln.AlarmState)
-	notify    func(endpoint string)
-	seq       atomic.Uint64 // orders history entries written in the same instant
-
-	// checkImage refuses an Image the fleet would not run; nil checks nothing.
-	checkImage func(image string) error
 }
 
-var _ kiln.Service = (*service)(nil)
+var _ kiln.Service = (*Service)(nil)
 
-func (s *service) arn(resource, name string) string {
+// Options is everything a Service needs; it gets all of it at construction.
+type Options struct {
+	// Records are the store's records, shared with the parts that write
+	// them on their own (the controller, the alarm engine). Required.
+	Records *Records
+	// Metrics answers metric queries and keeps what clients publish. If
+	// nil, queries answer nothing and PutMetricData is refused.
+	Metrics Metrics
+	// Fleet tells which instances run. If nil, none run.
+	Fleet Fleet
+	// Controller is woken when an endpoint changes. If nil, no one is.
+	Controller Controller
+	// Alarms is told of a state an operator set. If nil, no one is.
+	Alarms AlarmStates
+	// Quotas bound what clients can make Kiln store; if nil, DefaultQuotas.
+	Quotas *Quotas
+	// Region and Account appear in ARNs; defaults us-east-1, 000000000000.
+	Region, Account string
+	// Clock defaults to the wall clock.
+	Clock clock.Clock
+}
+
+// Metrics is what the service needs of the metrics stores: Kiln's own
+// (AWS/SageMaker's namespace) and the ones clients publish.
+type Metrics interface {
+	// Query answers a query whose Period was checked.
+	Query(q kiln.MetricQuery) ([]kiln.Datapoint, error)
+	// List lists the metrics that match; empty arguments match any.
+	List(namespace, metricName string, dims []kiln.Dimension) []kiln.Metric
+	// Put keeps data that kiln.ValidateMetricData passed.
+	Put(namespace string, data []kiln.MetricDatum) error
+}
+
+// Fleet is what the service needs of the running instances.
+type Fleet interface {
+	// Instances lists an endpoint's instances, in any order.
+	Instances(endpoint string) []kiln.InstanceInfo
+	// LogFiles lists the paths of an endpoint's instance logs.
+	LogFiles(endpoint string) []string
+	// CheckImage refuses an Image the fleet would not run.
+	CheckImage(image string) error
+}
+
+// Controller is the deployment controller, woken when an endpoint changes.
+type Controller interface {
+	Notify(endpoint string)
+}
+
+// AlarmStates is the alarm engine, told of a state an operator set so that
+// it evaluates from there.
+type AlarmStates interface {
+	SetState(name string, st kiln.AlarmState)
+}
+
+// New returns a Service over opts.Records.
+func New(opts Options) *Service {
+	if opts.Records == nil {
+		panic("service.New: Options.Records is required")
+	}
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.Account == "" {
+		opts.Account = "000000000000"
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	return &Service{
+		rec: opts.Records, st: opts.Records.st, metrics: opts.Metrics, fleet: opts.Fleet,
+		ctrl: opts.Controller, alarms: opts.Alarms, clk: opts.Clock,
+		quotas: quotasOrDefault(opts.Quotas), region: opts.Region, account: opts.Account,
+	}
+}
+
+// notify wakes the controller for an endpoint.
+func (s *Service) notify(endpoint string) {
+	if s.ctrl != nil {
+		s.ctrl.Notify(endpoint)
+	}
+}
+
+func (s *Service) arn(resource, name string) string {
 	return kiln.ARN(s.region, s.account, resource, name)
 }
 
 // ---- models
 
-func (s *service) CreateModel(ctx context.Context, m *kiln.Model) (*kiln.Model, error) {
+func (s *Service) CreateModel(ctx context.Context, m *kiln.Model) (*kiln.Model, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	if s.checkImage != nil {
-		if err := s.checkImage(m.PrimaryContainer.Image); err != nil {
+	if s.fleet != nil {
+		if err := s.fleet.CheckImage(m.PrimaryContainer.Image); err != nil {
 			return nil, err
 		}
 	}
@@ -73,20 +145,20 @@ func (s *service) CreateModel(ctx context.Context, m *kiln.Model) (*kiln.Model, 
 	return m, nil
 }
 
-func (s *service) GetModel(ctx context.Context, name string) (*kiln.Model, error) {
+func (s *Service) GetModel(ctx context.Context, name string) (*kiln.Model, error) {
 	m, _, err := getJSON[kiln.Model](ctx, s.st, modelsPrefix+name, fmt.Sprintf("Could not find model %q.", name))
 	return &m, err
 }
 
-func (s *service) ListModels(ctx context.Context) ([]kiln.Model, error) {
+func (s *Service) ListModels(ctx context.Context) ([]kiln.Model, error) {
 	return listJSON[kiln.Model](ctx, s.st, modelsPrefix)
 }
 
-func (s *service) DeleteModel(ctx context.Context, name string) error {
+func (s *Service) DeleteModel(ctx context.Context, name string) error {
 	return s.delete(ctx, modelsPrefix+name, fmt.Sprintf("Could not find model %q.", name))
 }
 
-func (s *service) delete(ctx context.Context, key, notFound string) error {
+func (s *Service) delete(ctx context.Context, key, notFound string) error {
 	_, err := s.st.Delete(ctx, key, store.Any)
 	if errors.Is(err, store.ErrNotFound) {
 		return kiln.Errorf(kiln.ENOTFOUND, "%s", notFound)
@@ -96,7 +168,7 @@ func (s *service) delete(ctx context.Context, key, notFound string) error {
 
 // ---- endpoint configs
 
-func (s *service) CreateEndpointConfig(ctx context.Context, c *kiln.EndpointConfig) (*kiln.EndpointConfig, error) {
+func (s *Service) CreateEndpointConfig(ctx context.Context, c *kiln.EndpointConfig) (*kiln.EndpointConfig, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -123,21 +195,21 @@ func (s *service) CreateEndpointConfig(ctx context.Context, c *kiln.EndpointConf
 	return c, nil
 }
 
-func (s *service) GetEndpointConfig(ctx context.Context, name string) (*kiln.EndpointConfig, error) {
+func (s *Service) GetEndpointConfig(ctx context.Context, name string) (*kiln.EndpointConfig, error) {
 	c, _, err := getJSON[kiln.EndpointConfig](ctx, s.st, configsPrefix+name, fmt.Sprintf("Could not find endpoint configuration %q.", name))
 	return &c, err
 }
 
-func (s *service) ListEndpointConfigs(ctx context.Context) ([]kiln.EndpointConfig, error) {
+func (s *Service) ListEndpointConfigs(ctx context.Context) ([]kiln.EndpointConfig, error) {
 	return listJSON[kiln.EndpointConfig](ctx, s.st, configsPrefix)
 }
 
-func (s *service) DeleteEndpointConfig(ctx context.Context, name string) error {
+func (s *Service) DeleteEndpointConfig(ctx context.Context, name string) error {
 	return s.delete(ctx, configsPrefix+name, fmt.Sprintf("Could not find endpoint configuration %q.", name))
 }
 
 // modelsOf loads the models a config names.
-func (s *service) modelsOf(ctx context.Context, c *kiln.EndpointConfig) (map[string]kiln.Model, error) {
+func (s *Service) modelsOf(ctx context.Context, c *kiln.EndpointConfig) (map[string]kiln.Model, error) {
 	models := map[string]kiln.Model{}
 	for _, v := range c.ProductionVariants {
 		m, err := s.GetModel(ctx, v.ModelName)
@@ -151,24 +223,24 @@ func (s *service) modelsOf(ctx context.Context, c *kiln.EndpointConfig) (map[str
 
 // ---- endpoints
 
-func (s *service) endpointNotFound(name string) string {
+func (s *Service) endpointNotFound(name string) string {
 	return fmt.Sprintf("Could not find endpoint %q.", s.arn("endpoint", name))
 }
 
-func (s *service) getEndpoint(ctx context.Context, name string) (kiln.Endpoint, int64, error) {
+func (s *Service) getEndpoint(ctx context.Context, name string) (kiln.Endpoint, int64, error) {
 	return getJSON[kiln.Endpoint](ctx, s.st, endpointsPrefix+name, s.endpointNotFound(name))
 }
 
-func (s *service) GetEndpoint(ctx context.Context, name string) (*kiln.Endpoint, error) {
+func (s *Service) GetEndpoint(ctx context.Context, name string) (*kiln.Endpoint, error) {
 	ep, _, err := s.getEndpoint(ctx, name)
 	return &ep, err
 }
 
-func (s *service) ListEndpoints(ctx context.Context) ([]kiln.Endpoint, error) {
+func (s *Service) ListEndpoints(ctx context.Context) ([]kiln.Endpoint, error) {
 	return listJSON[kiln.Endpoint](ctx, s.st, endpointsPrefix)
 }
 
-func (s *service) DeleteEndpoint(ctx context.Context, name string) error {
+func (s *Service) DeleteEndpoint(ctx context.Context, name string) error {
 	if err := s.delete(ctx, endpointsPrefix+name, s.endpointNotFound(name)); err != nil {
 		return err
 	}
@@ -187,28 +259,34 @@ func (s *service) DeleteEndpoint(ctx context.Context, name string) error {
 	return nil
 }
 
-func (s *service) EndpointHistory(ctx context.Context, name string) ([]kiln.HistoryEvent, error) {
+func (s *Service) EndpointHistory(ctx context.Context, name string) ([]kiln.HistoryEvent, error) {
 	if _, _, err := s.getEndpoint(ctx, name); err != nil {
 		return nil, err
 	}
 	return listJSON[kiln.HistoryEvent](ctx, s.st, historyPrefix+name+"/")
 }
 
-func (s *service) EndpointInstances(ctx context.Context, name string) ([]kiln.InstanceInfo, error) {
+func (s *Service) EndpointInstances(ctx context.Context, name string) ([]kiln.InstanceInfo, error) {
 	if _, _, err := s.getEndpoint(ctx, name); err != nil {
 		return nil, err
 	}
-	out := s.instances(name)
+	var out []kiln.InstanceInfo
+	if s.fleet != nil {
+		out = s.fleet.Instances(name)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
 }
 
-func (s *service) EndpointLogs(ctx context.Context, name string, tail int) (string, error) {
+func (s *Service) EndpointLogs(ctx context.Context, name string, tail int) (string, error) {
 	if _, _, err := s.getEndpoint(ctx, name); err != nil {
 		return "", err
 	}
+	if s.fleet == nil {
+		return "", nil
+	}
 	var b strings.Builder
-	for _, path := range s.logFiles(name) {
+	for _, path := range s.fleet.LogFiles(name) {
 		data, err := readTail(path, tail)
 		if err != nil {
 			continue // an instance's log may be rotated away under us

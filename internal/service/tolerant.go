@@ -1,4 +1,4 @@
-package server
+package service
 
 import (
 	"context"
@@ -19,9 +19,9 @@ import (
 // an invalid alarm is set aside by the alarm engine. The records stay in the
 // store, for an operator to inspect and delete.
 
-// decodeEach decodes the records of one kind, skipping and logging those
+// DecodeEach decodes the records of one kind, skipping and logging those
 // that do not decode.
-func decodeEach[T any](log *slog.Logger, kvs []store.KV) []T {
+func DecodeEach[T any](log *slog.Logger, kvs []store.KV) []T {
 	out := make([]T, 0, len(kvs))
 	for _, kv := range kvs {
 		var v T
@@ -34,6 +34,7 @@ func decodeEach[T any](log *slog.Logger, kvs []store.KV) []T {
 	return out
 }
 
+// logger is l, or a discarding logger if l is nil.
 func logger(l *slog.Logger) *slog.Logger {
 	if l == nil {
 		return slog.New(slog.DiscardHandler)
@@ -41,39 +42,39 @@ func logger(l *slog.Logger) *slog.Logger {
 	return l
 }
 
-// storedAlarms lists every alarm that decodes: what the server's own loops
-// use, where one bad record must not stop the others.
-func (s *service) storedAlarms(ctx context.Context) ([]kiln.Alarm, error) {
-	kvs, _, err := s.st.List(ctx, alarmsPrefix)
+// Alarms lists every alarm that decodes: what Kiln's own loops use, where
+// one bad record must not stop the others.
+func (r *Records) Alarms(ctx context.Context) ([]kiln.Alarm, error) {
+	kvs, _, err := r.st.List(ctx, alarmsPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", alarmsPrefix, err)
 	}
-	return decodeEach[kiln.Alarm](s.log, kvs), nil
+	return DecodeEach[kiln.Alarm](r.log, kvs), nil
 }
 
-// storedEndpoints lists every endpoint that decodes and is valid.
-func (s *service) storedEndpoints(ctx context.Context) ([]kiln.Endpoint, error) {
-	kvs, _, err := s.st.List(ctx, endpointsPrefix)
+// Endpoints lists every endpoint that decodes and is valid.
+func (r *Records) Endpoints(ctx context.Context) ([]kiln.Endpoint, error) {
+	kvs, _, err := r.st.List(ctx, endpointsPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", endpointsPrefix, err)
 	}
 	out := make([]kiln.Endpoint, 0, len(kvs))
 	for _, kv := range kvs {
-		if ep, ok := s.readEndpoint(ctx, kv, false); ok {
+		if ep, ok := r.ReadEndpoint(ctx, kv, false); ok {
 			out = append(out, ep)
 		}
 	}
 	return out, nil
 }
 
-// readEndpoint decodes and checks a stored endpoint. One that does not
+// ReadEndpoint decodes and checks a stored endpoint. One that does not
 // decode is logged; one that is invalid is logged and, if mark, marked
 // Failed with the reason in the store (once), so that DescribeEndpoint says
 // why it does not run.
-func (s *service) readEndpoint(ctx context.Context, kv store.KV, mark bool) (kiln.Endpoint, bool) {
+func (r *Records) ReadEndpoint(ctx context.Context, kv store.KV, mark bool) (kiln.Endpoint, bool) {
 	var ep kiln.Endpoint
 	if err := json.Unmarshal(kv.Value, &ep); err != nil {
-		logger(s.log).Error("endpoint record skipped: it does not decode", "key", kv.Key, "err", err)
+		r.log.Error("endpoint record skipped: it does not decode", "key", kv.Key, "err", err)
 		return ep, false
 	}
 	err := ep.ValidateStored()
@@ -84,11 +85,11 @@ func (s *service) readEndpoint(ctx context.Context, kv store.KV, mark bool) (kil
 		return ep, true
 	}
 	reason := "Kiln cannot run this endpoint: its stored record is invalid: " + kiln.ErrorMessage(err) + " Delete the endpoint and create it again."
-	logger(s.log).Error("endpoint not run: invalid record", "key", kv.Key, "err", err)
+	r.log.Error("endpoint not run: invalid record", "key", kv.Key, "err", err)
 	if mark && (ep.EndpointStatus != kiln.StatusFailed || ep.FailureReason != reason) {
 		ep.EndpointStatus, ep.FailureReason = kiln.StatusFailed, reason
-		if _, err := putJSON(ctx, s.st, kv.Key, ep, kv.ModRevision); err != nil && !errors.Is(err, store.ErrConflict) {
-			logger(s.log).Warn("mark invalid endpoint failed", "key", kv.Key, "err", err)
+		if _, err := putJSON(ctx, r.st, kv.Key, ep, kv.ModRevision); err != nil && !errors.Is(err, store.ErrConflict) {
+			r.log.Warn("mark invalid endpoint failed", "key", kv.Key, "err", err)
 		}
 	}
 	return ep, false

@@ -1,4 +1,4 @@
-package server
+package service
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // keys, which it lists without reading the values, and only the records of
 // the page are read and decoded.
 
-var _ kiln.Lister = (*service)(nil)
+var _ kiln.Lister = (*Service)(nil)
 
 var kindPrefixes = map[string]string{
 	kiln.KindModels:          modelsPrefix,
@@ -24,7 +24,7 @@ var kindPrefixes = map[string]string{
 	kiln.KindAlarms:          alarmsPrefix,
 }
 
-func (s *service) Names(ctx context.Context, kind string) ([]kiln.Entry, error) {
+func (s *Service) Names(ctx context.Context, kind string) ([]kiln.Entry, error) {
 	prefix, ok := kindPrefixes[kind]
 	if !ok {
 		return nil, fmt.Errorf("list names: unknown kind %q", kind)
@@ -40,19 +40,19 @@ func (s *service) Names(ctx context.Context, kind string) ([]kiln.Entry, error) 
 	return out, nil
 }
 
-func (s *service) ModelsNamed(ctx context.Context, names []string) ([]kiln.Model, error) {
+func (s *Service) ModelsNamed(ctx context.Context, names []string) ([]kiln.Model, error) {
 	return getNamed[kiln.Model](ctx, s.st, modelsPrefix, names)
 }
 
-func (s *service) EndpointConfigsNamed(ctx context.Context, names []string) ([]kiln.EndpointConfig, error) {
+func (s *Service) EndpointConfigsNamed(ctx context.Context, names []string) ([]kiln.EndpointConfig, error) {
 	return getNamed[kiln.EndpointConfig](ctx, s.st, configsPrefix, names)
 }
 
-func (s *service) EndpointsNamed(ctx context.Context, names []string) ([]kiln.Endpoint, error) {
+func (s *Service) EndpointsNamed(ctx context.Context, names []string) ([]kiln.Endpoint, error) {
 	return getNamed[kiln.Endpoint](ctx, s.st, endpointsPrefix, names)
 }
 
-func (s *service) AlarmsNamed(ctx context.Context, names []string) ([]kiln.Alarm, error) {
+func (s *Service) AlarmsNamed(ctx context.Context, names []string) ([]kiln.Alarm, error) {
 	return getNamed[kiln.Alarm](ctx, s.st, alarmsPrefix, names)
 }
 

@@ -1,4 +1,4 @@
-package server
+package service
 
 import (
 	"context"
@@ -17,7 +17,7 @@ type tagged struct {
 // resolve finds the record an ARN names. The ARNs of models, endpoint
 // configs and endpoints carry lower-cased names, so their names match
 // regardless of case; a name that matches two records is refused.
-func (s *service) resolve(ctx context.Context, arn string) (tagged, error) {
+func (s *Service) resolve(ctx context.Context, arn string) (tagged, error) {
 	kind, region, account, name, err := kiln.ParseARN(arn)
 	if err != nil {
 		return tagged{}, err
@@ -52,15 +52,15 @@ func (s *service) resolve(ctx context.Context, arn string) (tagged, error) {
 	return tagged{}, kiln.Errorf(kiln.EINVALID, "ARN %q names %d resources whose names differ only in case; change their tags with Kiln's own API.", arn, len(match))
 }
 
-func (s *service) ListTags(ctx context.Context, arn string) ([]kiln.Tag, error) {
+func (s *Service) ListTags(ctx context.Context, arn string) ([]kiln.Tag, error) {
 	return s.changeTags(ctx, arn, nil)
 }
 
-func (s *service) AddTags(ctx context.Context, arn string, tags []kiln.Tag) ([]kiln.Tag, error) {
+func (s *Service) AddTags(ctx context.Context, arn string, tags []kiln.Tag) ([]kiln.Tag, error) {
 	return s.changeTags(ctx, arn, func(old []kiln.Tag) ([]kiln.Tag, error) { return kiln.AddTags(old, tags) })
 }
 
-func (s *service) DeleteTags(ctx context.Context, arn string, keys []string) error {
+func (s *Service) DeleteTags(ctx context.Context, arn string, keys []string) error {
 	_, err := s.changeTags(ctx, arn, func(old []kiln.Tag) ([]kiln.Tag, error) { return kiln.RemoveTags(old, keys) })
 	return err
 }
@@ -68,7 +68,7 @@ func (s *service) DeleteTags(ctx context.Context, arn string, keys []string) err
 // changeTags applies f to the tags of the record an ARN names, with
 // compare-and-swap, and returns the tags it wrote; with f nil it only
 // reads them.
-func (s *service) changeTags(ctx context.Context, arn string, f func([]kiln.Tag) ([]kiln.Tag, error)) ([]kiln.Tag, error) {
+func (s *Service) changeTags(ctx context.Context, arn string, f func([]kiln.Tag) ([]kiln.Tag, error)) ([]kiln.Tag, error) {
 	r, err := s.resolve(ctx, arn)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package server
+package service
 
 import (
 	"context"
@@ -18,6 +18,13 @@ const (
 	alarmsPrefix       = "alarms/"
 	historyPrefix      = "history/"       // history/<endpoint>/<revision>
 	alarmHistoryPrefix = "alarm-history/" // alarm-history/<alarm>/<revision>
+)
+
+// EndpointsPrefix and AlarmsPrefix are the keys of endpoints and alarms,
+// for the loops that watch them.
+const (
+	EndpointsPrefix = endpointsPrefix
+	AlarmsPrefix    = alarmsPrefix
 )
 
 // getJSON reads a record; a missing key is an ENOTFOUND with msg.

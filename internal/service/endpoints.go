@@ -1,4 +1,4 @@
-package server
+package service
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/kiln-serve/kiln/internal/store"
 )
 
-func (s *service) CreateEndpoint(ctx context.Context, in kiln.CreateEndpointInput) (*kiln.Endpoint, error) {
+func (s *Service) CreateEndpoint(ctx context.Context, in kiln.CreateEndpointInput) (*kiln.Endpoint, error) {
 	if err := kiln.ValidateName("EndpointName", in.EndpointName); err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (s *service) CreateEndpoint(ctx context.Context, in kiln.CreateEndpointInpu
 
 // changeEndpoint applies f to the endpoint with compare-and-swap, retrying
 // when the controller wrote the record in between.
-func (s *service) changeEndpoint(ctx context.Context, name string, f func(kiln.Endpoint) (kiln.Endpoint, error)) (*kiln.Endpoint, error) {
+func (s *Service) changeEndpoint(ctx context.Context, name string, f func(kiln.Endpoint) (kiln.Endpoint, error)) (*kiln.Endpoint, error) {
 	for attempt := 0; ; attempt++ {
 		ep, rev, err := s.getEndpoint(ctx, name)
 		if err != nil {
@@ -74,7 +74,7 @@ func (s *service) changeEndpoint(ctx context.Context, name string, f func(kiln.E
 	}
 }
 
-func (s *service) UpdateEndpoint(ctx context.Context, in kiln.UpdateEndpointInput) (*kiln.Endpoint, error) {
+func (s *Service) UpdateEndpoint(ctx context.Context, in kiln.UpdateEndpointInput) (*kiln.Endpoint, error) {
 	if err := kiln.ValidateName("EndpointName", in.EndpointName); err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (s *service) UpdateEndpoint(ctx context.Context, in kiln.UpdateEndpointInpu
 	if err != nil {
 		return nil, err
 	}
-	alarms, err := s.storedAlarms(ctx)
+	alarms, err := s.rec.Alarms(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (s *service) UpdateEndpoint(ctx context.Context, in kiln.UpdateEndpointInpu
 	})
 }
 
-func (s *service) UpdateEndpointWeightsAndCapacities(ctx context.Context, in kiln.UpdateWeightsInput) (*kiln.Endpoint, error) {
+func (s *Service) UpdateEndpointWeightsAndCapacities(ctx context.Context, in kiln.UpdateWeightsInput) (*kiln.Endpoint, error) {
 	if err := kiln.ValidateName("EndpointName", in.EndpointName); err != nil {
 		return nil, err
 	}
@@ -117,13 +117,13 @@ func (s *service) UpdateEndpointWeightsAndCapacities(ctx context.Context, in kil
 	})
 }
 
-func (s *service) StopDeployment(ctx context.Context, name string) (*kiln.Endpoint, error) {
+func (s *Service) StopDeployment(ctx context.Context, name string) (*kiln.Endpoint, error) {
 	return s.changeEndpoint(ctx, name, func(ep kiln.Endpoint) (kiln.Endpoint, error) {
 		return deploy.RequestStop(ep, "stopped by operator", s.clk.Now().UTC())
 	})
 }
 
-func (s *service) RollbackEndpoint(ctx context.Context, name string) (*kiln.Endpoint, error) {
+func (s *Service) RollbackEndpoint(ctx context.Context, name string) (*kiln.Endpoint, error) {
 	return s.changeEndpoint(ctx, name, func(ep kiln.Endpoint) (kiln.Endpoint, error) {
 		return deploy.RequestStop(ep, "rolled back by operator", s.clk.Now().UTC())
 	})
