@@ -10,6 +10,7 @@ import (
 
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/api/native"
 )
 
 // healthMetrics exposes Kiln's own state on /metrics, read at scrape time.
@@ -84,7 +85,7 @@ func (h *healthMetrics) Collect(ch chan<- prometheus.Metric) {
 // handleEndpointMetrics serves GET /v1/endpoints/{name}/metrics?window=60s:
 // recent invocations, errors and latency per variant and config.
 func (s *Server) handleEndpointMetrics(w http.ResponseWriter, r *http.Request) {
-	native := &api.Native{Service: s.svc, Logger: s.log}
+	native := &native.API{Service: s.svc, Logger: s.log}
 	name := r.PathValue("name")
 	window := time.Minute
 	if v := r.URL.Query().Get("window"); v != "" {

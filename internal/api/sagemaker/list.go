@@ -1,15 +1,17 @@
-package api
+package sagemaker
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/api"
 )
 
 // SageMaker's List* operations: filter, sort, and page the Service's lists.
@@ -98,7 +100,7 @@ type listQuery struct {
 func (f listFilter) parse(sortKeys []string) (listQuery, error) {
 	if f.SortBy == "" {
 		f.SortBy = sortKeys[0]
-	} else if !contains(sortKeys, f.SortBy) {
+	} else if !slices.Contains(sortKeys, f.SortBy) {
 		return listQuery{}, validation("SortBy %q is not one of %s.", f.SortBy, strings.Join(sortKeys, ", "))
 	}
 	switch f.SortOrder {
@@ -116,10 +118,10 @@ func (f listFilter) parse(sortKeys []string) (listQuery, error) {
 		}
 	}
 	if f.NameContains != "" && (len(f.NameContains) > kiln.MaxNameLength || !nameContainsRE.MatchString(f.NameContains)) {
-		return listQuery{}, validation("NameContains %q must be 1 to %d letters, digits and hyphens.", truncate(f.NameContains, 80), kiln.MaxNameLength)
+		return listQuery{}, validation("NameContains %q must be 1 to %d letters, digits and hyphens.", api.Truncate(f.NameContains, 80), kiln.MaxNameLength)
 	}
-	if f.StatusEquals != "" && !contains(endpointStatuses, f.StatusEquals) {
-		return listQuery{}, validation("StatusEquals %q is not one of %s.", truncate(f.StatusEquals, 80), strings.Join(endpointStatuses, ", "))
+	if f.StatusEquals != "" && !slices.Contains(endpointStatuses, f.StatusEquals) {
+		return listQuery{}, validation("StatusEquals %q is not one of %s.", api.Truncate(f.StatusEquals, 80), strings.Join(endpointStatuses, ", "))
 	}
 	q := listQuery{f: f, limit: limit}
 	if f.NextToken != "" {
@@ -280,7 +282,7 @@ type listModelsResponse struct {
 	NextToken string `json:"NextToken,omitempty"`
 }
 
-func listModels(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+func listModels(sm *API, ctx context.Context, body []byte) (any, error) {
 	var in listRequest
 	if err := decodeAWSJSON(body, &in); err != nil {
 		return nil, err
@@ -300,7 +302,7 @@ func listModels(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
 	}
 	var out []any
 	var next string
-	if l := listerOf(sm.Service); q.byNames() {
+	if l := api.ListerOf(sm.Service); q.byNames() {
 		out, next, err = pageNames(ctx, l, kiln.KindModels, q, func(names []string) ([]listItem, error) {
 			models, err := l.ModelsNamed(ctx, names)
 			return items(models), err
@@ -328,7 +330,7 @@ type listEndpointConfigsResponse struct {
 	NextToken       string `json:"NextToken,omitempty"`
 }
 
-func listEndpointConfigs(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+func listEndpointConfigs(sm *API, ctx context.Context, body []byte) (any, error) {
 	var in listRequest
 	if err := decodeAWSJSON(body, &in); err != nil {
 		return nil, err
@@ -350,7 +352,7 @@ func listEndpointConfigs(sm *SageMaker, ctx context.Context, body []byte) (any, 
 	}
 	var out []any
 	var next string
-	if l := listerOf(sm.Service); q.byNames() {
+	if l := api.ListerOf(sm.Service); q.byNames() {
 		out, next, err = pageNames(ctx, l, kiln.KindEndpointConfigs, q, func(names []string) ([]listItem, error) {
 			configs, err := l.EndpointConfigsNamed(ctx, names)
 			return items(configs), err
@@ -380,7 +382,7 @@ type listEndpointsResponse struct {
 	NextToken string `json:"NextToken,omitempty"`
 }
 
-func listEndpoints(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+func listEndpoints(sm *API, ctx context.Context, body []byte) (any, error) {
 	var in listFilter
 	if err := decodeAWSJSON(body, &in); err != nil {
 		return nil, err
@@ -405,7 +407,7 @@ func listEndpoints(sm *SageMaker, ctx context.Context, body []byte) (any, error)
 	}
 	var out []any
 	var next string
-	if l := listerOf(sm.Service); q.byNames() {
+	if l := api.ListerOf(sm.Service); q.byNames() {
 		out, next, err = pageNames(ctx, l, kiln.KindEndpoints, q, func(names []string) ([]listItem, error) {
 			eps, err := l.EndpointsNamed(ctx, names)
 			return items(eps), err

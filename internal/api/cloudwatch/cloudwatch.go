@@ -1,4 +1,4 @@
-package api
+package cloudwatch
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/api"
 	"github.com/kiln-serve/kiln/internal/clock"
 )
 
@@ -39,8 +40,8 @@ const (
 // protocol it came in.
 //
 // CloudWatch does not authenticate: mount it behind SigV4 verification, for
-// requests where IsCloudWatch is true.
-type CloudWatch struct {
+// requests where IsRequest is true.
+type API struct {
 	// Service is the control plane every operation calls.
 	Service kiln.Service
 	// Region and Account name the alarm ARNs CloudWatch reports, for alarms
@@ -54,9 +55,9 @@ type CloudWatch struct {
 	Clock clock.Clock
 }
 
-var _ http.Handler = (*CloudWatch)(nil)
+var _ http.Handler = (*API)(nil)
 
-// IsCloudWatch reports whether r is a CloudWatch API request, from its path
+// IsRequest reports whether r is a CloudWatch API request, from its path
 // and headers alone (the body is left unread).
 //
 // rpc-v2-cbor and awsJson1_0 requests say so in the path and the X-Amz-Target
@@ -65,7 +66,7 @@ var _ http.Handler = (*CloudWatch)(nil)
 // form or Action query to "/": Kiln serves no other query-protocol API there,
 // and the gateway's invocation paths, which may well receive forms, are never
 // "/".
-func IsCloudWatch(r *http.Request) bool {
+func IsRequest(r *http.Request) bool {
 	if strings.HasPrefix(r.URL.Path, cwCBORPrefix) {
 		return true
 	}
@@ -188,27 +189,27 @@ func cwErrorOf(err error) *cwError {
 // cwOp is one operation: it reads the request's members, calls the
 // service, and returns the result's members (nil for an operation whose
 // result is empty).
-type cwOp func(c *CloudWatch, ctx context.Context, in cwParams) (cwObj, error)
+type cwOp func(c *API, ctx context.Context, in cwParams) (cwObj, error)
 
 // cwOps are the operations Kiln implements; the rest are unknown to it.
 var cwOps = map[string]cwOp{
-	"PutMetricAlarm":       (*CloudWatch).putMetricAlarm,
-	"PutCompositeAlarm":    (*CloudWatch).putCompositeAlarm,
-	"DescribeAlarms":       (*CloudWatch).describeAlarms,
-	"DeleteAlarms":         (*CloudWatch).deleteAlarms,
-	"SetAlarmState":        (*CloudWatch).setAlarmState,
-	"DescribeAlarmHistory": (*CloudWatch).describeAlarmHistory,
-	"GetMetricStatistics":  (*CloudWatch).getMetricStatistics,
-	"GetMetricData":        (*CloudWatch).getMetricData,
-	"ListMetrics":          (*CloudWatch).listMetrics,
-	"PutMetricData":        (*CloudWatch).putMetricData,
-	"TagResource":          (*CloudWatch).tagResource,
-	"UntagResource":        (*CloudWatch).untagResource,
-	"ListTagsForResource":  (*CloudWatch).listTagsForResource,
+	"PutMetricAlarm":       (*API).putMetricAlarm,
+	"PutCompositeAlarm":    (*API).putCompositeAlarm,
+	"DescribeAlarms":       (*API).describeAlarms,
+	"DeleteAlarms":         (*API).deleteAlarms,
+	"SetAlarmState":        (*API).setAlarmState,
+	"DescribeAlarmHistory": (*API).describeAlarmHistory,
+	"GetMetricStatistics":  (*API).getMetricStatistics,
+	"GetMetricData":        (*API).getMetricData,
+	"ListMetrics":          (*API).listMetrics,
+	"PutMetricData":        (*API).putMetricData,
+	"TagResource":          (*API).tagResource,
+	"UntagResource":        (*API).untagResource,
+	"ListTagsForResource":  (*API).listTagsForResource,
 }
 
 // ServeHTTP answers one CloudWatch request in the protocol it came in.
-func (c *CloudWatch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (c *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	proto := cwProtocolOf(r)
 	reqID := cwStart(w, proto)
 	op := ""
@@ -247,30 +248,30 @@ func cwStart(w http.ResponseWriter, proto cwProtocol) string {
 }
 
 // cwDecompress undoes a request body's Content-Encoding: gzip, up to
-// MaxRequestBody bytes.
+// api.MaxRequestBody bytes.
 func cwDecompress(enc string, body []byte) ([]byte, error) {
 	if !strings.EqualFold(strings.TrimSpace(enc), "gzip") {
-		return nil, cwErrValidation("Content-Encoding %q is not supported: send gzip or none.", truncate(enc, 50))
+		return nil, cwErrValidation("Content-Encoding %q is not supported: send gzip or none.", api.Truncate(enc, 50))
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
 		return nil, cwErrValidation("The request body is not valid gzip: %v.", err)
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, MaxRequestBody+1))
+	out, err := io.ReadAll(io.LimitReader(zr, api.MaxRequestBody+1))
 	if err != nil {
 		return nil, cwErrValidation("The request body is not valid gzip: %v.", err)
 	}
-	if len(out) > MaxRequestBody {
-		return nil, &cwError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge", msg: fmt.Sprintf("The request body is larger than %d bytes once decompressed.", MaxRequestBody)}
+	if len(out) > api.MaxRequestBody {
+		return nil, &cwError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge", msg: fmt.Sprintf("The request body is larger than %d bytes once decompressed.", api.MaxRequestBody)}
 	}
 	return out, nil
 }
 
-func (c *CloudWatch) serve(r *http.Request, proto cwProtocol) (op string, out cwObj, err error) {
+func (c *API) serve(r *http.Request, proto cwProtocol) (op string, out cwObj, err error) {
 	if r.Method != http.MethodPost && !(proto == cwQuery && r.Method == http.MethodGet) {
 		return "", nil, &cwError{status: http.StatusMethodNotAllowed, code: "InvalidAction", shape: "UnknownOperationException", msg: fmt.Sprintf("CloudWatch requests are POSTs, not %s.", r.Method)}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxRequestBody))
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, api.MaxRequestBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -311,9 +312,9 @@ func (c *CloudWatch) serve(r *http.Request, proto cwProtocol) (op string, out cw
 	case err != nil:
 		return op, nil, err
 	}
-	if need := awsOpPermission(op); !Allowed(r.Context(), need) {
+	if need := api.AWSOpPermission(op); !api.Allowed(r.Context(), need) {
 		// As CloudWatch answers: AccessDenied, 403, in every protocol.
-		return op, nil, &cwError{status: http.StatusForbidden, code: "AccessDenied", shape: "AccessDeniedException", msg: deniedMessage(r.Context(), need, "cloudwatch:"+op)}
+		return op, nil, &cwError{status: http.StatusForbidden, code: "AccessDenied", shape: "AccessDeniedException", msg: api.DeniedMessage(r.Context(), need, "cloudwatch:"+op)}
 	}
 	out, err = f(c, r.Context(), in)
 	if err == nil {
@@ -344,20 +345,20 @@ func cwOpList() string {
 	return "PutMetricAlarm, DescribeAlarms, DeleteAlarms, SetAlarmState, DescribeAlarmHistory, GetMetricStatistics, GetMetricData and ListMetrics"
 }
 
-func (c *CloudWatch) logError(msg string, proto cwProtocol, op string, err error) {
+func (c *API) logError(msg string, proto cwProtocol, op string, err error) {
 	if c.Logger != nil {
 		c.Logger.Error(msg, "protocol", proto.String(), "operation", op, "err", err)
 	}
 }
 
-func (c *CloudWatch) now() time.Time {
+func (c *API) now() time.Time {
 	if c.Clock == nil {
 		return time.Now()
 	}
 	return c.Clock.Now()
 }
 
-func (c *CloudWatch) alarmArn(name string) string {
+func (c *API) alarmArn(name string) string {
 	region, account := c.Region, c.Account
 	if region == "" {
 		region = "us-east-1"

@@ -1,4 +1,4 @@
-package api
+package cloudwatch
 
 import (
 	"bytes"
@@ -70,7 +70,7 @@ func FuzzCBOR(f *testing.F) {
 	f.Add("DescribeAlarms", []byte{0xbf, 0x61, 0x41, 0xff}) // indefinite map, truncated
 	f.Add("GetMetricData", []byte{0xc1, 0xfb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, op string, body []byte) {
-		cw := &CloudWatch{Service: fuzzService()}
+		cw := &API{Service: fuzzService()}
 		r := httptest.NewRequest("POST", cwCBORPrefix+url.PathEscape(op), bytes.NewReader(body))
 		r.Header.Set("Smithy-Protocol", "rpc-v2-cbor")
 		r.Header.Set("Content-Type", "application/cbor")
@@ -110,7 +110,7 @@ func FuzzJSON10(f *testing.F) {
 	f.Add("DescribeAlarms", []byte(`null`))
 	f.Add("PutMetricAlarm", []byte(`{"Threshold":"NaN","Period":1e400}`))
 	f.Fuzz(func(t *testing.T, op string, body []byte) {
-		cw := &CloudWatch{Service: fuzzService()}
+		cw := &API{Service: fuzzService()}
 		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
 		r.Header.Set("X-Amz-Target", cwTarget+op)
 		r.Header.Set("Content-Type", "application/x-amz-json-1.0")
@@ -142,7 +142,7 @@ func FuzzQuery(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cw := &CloudWatch{Service: fuzzService()}
+		cw := &API{Service: fuzzService()}
 		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		w := httptest.NewRecorder()

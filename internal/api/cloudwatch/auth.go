@@ -1,15 +1,19 @@
-package api
+package cloudwatch
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/kiln-serve/kiln/internal/api"
+)
 
 // AWSHandler writes authentication failures of CloudWatch requests through
 // the CloudWatch handler, so that they have the shape of the request's
 // protocol.
-var _ AuthErrorWriter = (*CloudWatch)(nil)
+var _ api.AuthErrorWriter = (*API)(nil)
 
 // WriteAuthError writes an authentication failure in the error shape of the
 // request's protocol, so that AWS clients report its code.
-func (c *CloudWatch) WriteAuthError(w http.ResponseWriter, r *http.Request, e *AuthError) {
+func (c *API) WriteAuthError(w http.ResponseWriter, r *http.Request, e *api.AuthError) {
 	proto := cwProtocolOf(r)
 	reqID := cwStart(w, proto)
 	code := e.QueryCode

@@ -1,4 +1,4 @@
-package api
+package cloudwatch
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/api"
 )
 
 // CloudWatch's limits, from its API model.
@@ -68,7 +69,7 @@ var cwUnsupportedAlarmMembers = []cwUnsupported{
 	{"WarmUpConfiguration", "WarmUpConfiguration is not supported by Kiln"},
 }
 
-func (c *CloudWatch) putMetricAlarm(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) putMetricAlarm(ctx context.Context, in cwParams) (cwObj, error) {
 	if err := cwRefuse(in, cwUnsupportedAlarmMembers); err != nil {
 		return nil, err
 	}
@@ -113,7 +114,7 @@ func (c *CloudWatch) putMetricAlarm(ctx context.Context, in cwParams) (cwObj, er
 
 // putAlarm creates or updates an alarm. CloudWatch ignores the Tags of a
 // put that updates an alarm: TagResource and UntagResource change them.
-func (c *CloudWatch) putAlarm(ctx context.Context, a *kiln.Alarm) error {
+func (c *API) putAlarm(ctx context.Context, a *kiln.Alarm) error {
 	if old, err := c.Service.GetAlarm(ctx, a.AlarmName); err == nil {
 		if (old.AlarmRule != "") != (a.AlarmRule != "") {
 			kind := map[bool]string{false: "a metric alarm", true: "a composite alarm"}
@@ -137,7 +138,7 @@ var cwUnsupportedCompositeMembers = []cwUnsupported{
 	{"ActionsSuppressorExtensionPeriod", cwNoSuppression},
 }
 
-func (c *CloudWatch) putCompositeAlarm(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) putCompositeAlarm(ctx context.Context, in cwParams) (cwObj, error) {
 	if err := cwRefuse(in, cwUnsupportedCompositeMembers); err != nil {
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func (c *CloudWatch) putCompositeAlarm(ctx context.Context, in cwParams) (cwObj,
 	return nil, c.putAlarm(ctx, &a)
 }
 
-func (c *CloudWatch) describeAlarms(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) describeAlarms(ctx context.Context, in cwParams) (cwObj, error) {
 	names := in.strs("AlarmNames")
 	prefix := in.str("AlarmNamePrefix")
 	state := in.str("StateValue")
@@ -207,7 +208,7 @@ func (c *CloudWatch) describeAlarms(ctx context.Context, in cwParams) (cwObj, er
 	// The names, in order, narrow the search without reading a record;
 	// then records are read a page at a time, and only until the page is
 	// full, for the filters that need them (type, state, rule).
-	l := listerOf(c.Service)
+	l := api.ListerOf(c.Service)
 	entries, err := l.Names(ctx, kiln.KindAlarms)
 	if err != nil {
 		return nil, err
@@ -292,7 +293,7 @@ func (o cwObj) name() string {
 }
 
 // alarmObj is a MetricAlarm as DescribeAlarms returns it.
-func (c *CloudWatch) alarmObj(a *kiln.Alarm) cwObj {
+func (c *API) alarmObj(a *kiln.Alarm) cwObj {
 	o := c.alarmCommon(a)
 	o.addStr("MetricName", a.MetricName)
 	o.addStr("Namespace", a.Namespace)
@@ -318,7 +319,7 @@ func (c *CloudWatch) alarmObj(a *kiln.Alarm) cwObj {
 }
 
 // compositeObj is a CompositeAlarm as DescribeAlarms returns it.
-func (c *CloudWatch) compositeObj(a *kiln.Alarm) cwObj {
+func (c *API) compositeObj(a *kiln.Alarm) cwObj {
 	o := c.alarmCommon(a)
 	o.add("AlarmRule", a.AlarmRule)
 	o.addTime("StateTransitionedTimestamp", a.StateTransitionedTimestamp)
@@ -326,7 +327,7 @@ func (c *CloudWatch) compositeObj(a *kiln.Alarm) cwObj {
 }
 
 // alarmCommon holds the members both kinds of alarm have.
-func (c *CloudWatch) alarmCommon(a *kiln.Alarm) cwObj {
+func (c *API) alarmCommon(a *kiln.Alarm) cwObj {
 	var o cwObj
 	o.add("AlarmName", a.AlarmName)
 	arn := a.AlarmArn
@@ -359,7 +360,7 @@ func dimensionList(dims []kiln.Dimension) []any {
 	return l
 }
 
-func (c *CloudWatch) deleteAlarms(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) deleteAlarms(ctx context.Context, in cwParams) (cwObj, error) {
 	names := in.strs("AlarmNames")
 	if err := in.err(); err != nil {
 		return nil, err
@@ -373,7 +374,7 @@ func (c *CloudWatch) deleteAlarms(ctx context.Context, in cwParams) (cwObj, erro
 	return nil, c.Service.DeleteAlarms(ctx, names)
 }
 
-func (c *CloudWatch) setAlarmState(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) setAlarmState(ctx context.Context, in cwParams) (cwObj, error) {
 	name := in.str("AlarmName")
 	state := in.str("StateValue")
 	reason := in.str("StateReason")
@@ -392,7 +393,7 @@ func (c *CloudWatch) setAlarmState(ctx context.Context, in cwParams) (cwObj, err
 	return nil, c.Service.SetAlarmState(ctx, name, state, reason, data)
 }
 
-func (c *CloudWatch) describeAlarmHistory(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) describeAlarmHistory(ctx context.Context, in cwParams) (cwObj, error) {
 	name := in.str("AlarmName")
 	contributor := in.str("AlarmContributorId")
 	types := in.strs("AlarmTypes")
@@ -524,7 +525,7 @@ func cwReadMetricSpec(m cwParams, periodMember string, period int, hasPeriod boo
 // query asks the service for one statistic of the metric. Kiln records each
 // metric in one unit, so asking for another unit finds no data, as in
 // CloudWatch.
-func (c *CloudWatch) query(ctx context.Context, s cwMetricSpec, stat string, start, end time.Time) ([]kiln.Datapoint, error) {
+func (c *API) query(ctx context.Context, s cwMetricSpec, stat string, start, end time.Time) ([]kiln.Datapoint, error) {
 	if s.unit != "" && s.unit != cwMetricUnit(s.metricName) {
 		return nil, nil
 	}
@@ -534,7 +535,7 @@ func (c *CloudWatch) query(ctx context.Context, s cwMetricSpec, stat string, sta
 	})
 }
 
-func (c *CloudWatch) getMetricStatistics(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) getMetricStatistics(ctx context.Context, in cwParams) (cwObj, error) {
 	period, hasPeriod := in.int("Period")
 	start, hasStart := in.time("StartTime")
 	end, hasEnd := in.time("EndTime")
@@ -617,7 +618,7 @@ func (c *CloudWatch) getMetricStatistics(ctx context.Context, in cwParams) (cwOb
 
 var cwMetricQueryIDRE = regexp.MustCompile(`^[a-z][a-zA-Z0-9_]*$`)
 
-func (c *CloudWatch) getMetricData(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) getMetricData(ctx context.Context, in cwParams) (cwObj, error) {
 	start, hasStart := in.time("StartTime")
 	end, hasEnd := in.time("EndTime")
 	scanBy := in.str("ScanBy")
@@ -729,7 +730,7 @@ func (c *CloudWatch) getMetricData(ctx context.Context, in cwParams) (cwObj, err
 	return cwObj{{"MetricDataResults", results}, {"Messages", []any{}}}, nil
 }
 
-func (c *CloudWatch) listMetrics(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) listMetrics(ctx context.Context, in cwParams) (cwObj, error) {
 	namespace := in.str("Namespace")
 	metricName := in.str("MetricName")
 	dims := cwReadDimensions(in, "Dimensions", false)
@@ -853,7 +854,7 @@ func cwTagsTarget(in cwParams) (string, error) {
 	case arn == "":
 		return "", cwErrMissing("ResourceARN is required.")
 	case !strings.HasPrefix(arn, "arn:aws:cloudwatch:"):
-		return "", cwErrValidation("ResourceARN %q is not a CloudWatch alarm's ARN (arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME).", truncate(arn, 200))
+		return "", cwErrValidation("ResourceARN %q is not a CloudWatch alarm's ARN (arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME).", api.Truncate(arn, 200))
 	}
 	return arn, nil
 }
@@ -875,7 +876,7 @@ func cwTags(tags []kiln.Tag) []any {
 	return out
 }
 
-func (c *CloudWatch) tagResource(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) tagResource(ctx context.Context, in cwParams) (cwObj, error) {
 	arn, err := cwTagsTarget(in)
 	if err != nil {
 		return nil, err
@@ -890,7 +891,7 @@ func (c *CloudWatch) tagResource(ctx context.Context, in cwParams) (cwObj, error
 	return cwObj{}, nil // an empty result, which the query protocol sends
 }
 
-func (c *CloudWatch) untagResource(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) untagResource(ctx context.Context, in cwParams) (cwObj, error) {
 	arn, err := cwTagsTarget(in)
 	if err != nil {
 		return nil, err
@@ -905,7 +906,7 @@ func (c *CloudWatch) untagResource(ctx context.Context, in cwParams) (cwObj, err
 	return cwObj{}, nil
 }
 
-func (c *CloudWatch) listTagsForResource(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) listTagsForResource(ctx context.Context, in cwParams) (cwObj, error) {
 	arn, err := cwTagsTarget(in)
 	if err != nil {
 		return nil, err
@@ -917,7 +918,7 @@ func (c *CloudWatch) listTagsForResource(ctx context.Context, in cwParams) (cwOb
 	return cwObj{{"Tags", cwTags(tags)}}, nil
 }
 
-func (c *CloudWatch) putMetricData(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) putMetricData(ctx context.Context, in cwParams) (cwObj, error) {
 	namespace := in.str("Namespace")
 	if in.has("EntityMetricData") {
 		return nil, cwErrValidation("EntityMetricData: entities are not supported by Kiln; use MetricData.")

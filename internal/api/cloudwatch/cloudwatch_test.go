@@ -1,4 +1,4 @@
-package api
+package cloudwatch
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/aws/smithy-go/encoding/cbor"
 
 	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/api"
 )
 
 // memAlarms is an in-memory kiln.Service with CloudWatch's alarm rules (the
@@ -198,7 +199,7 @@ func (m *memAlarms) ListMetrics(_ context.Context, namespace, metricName string,
 func newCW(t *testing.T) (*memAlarms, *httptest.Server) {
 	t.Helper()
 	svc := newMemAlarms()
-	srv := httptest.NewServer(&CloudWatch{Service: svc})
+	srv := httptest.NewServer(&API{Service: svc})
 	t.Cleanup(srv.Close)
 	return svc, srv
 }
@@ -484,8 +485,8 @@ func queryCall(t *testing.T, base string, form url.Values) (int, []byte) {
 	form.Set("Version", cwVersion)
 	req, _ := http.NewRequest("POST", base+"/", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	if !IsCloudWatch(req) {
-		t.Fatalf("IsCloudWatch is false for an awsQuery request")
+	if !IsRequest(req) {
+		t.Fatalf("IsRequest is false for an awsQuery request")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -697,7 +698,7 @@ func TestCloudWatchMetricReads(t *testing.T) {
 
 func TestCloudWatchBodyLimit(t *testing.T) {
 	_, srv := newCW(t)
-	big := `{"AlarmName":"` + strings.Repeat("x", MaxRequestBody) + `"}`
+	big := `{"AlarmName":"` + strings.Repeat("x", api.MaxRequestBody) + `"}`
 	status, _, out := jsonCall(t, srv.URL, "PutMetricAlarm", big)
 	if status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized body: %d %v", status, out)
@@ -724,8 +725,8 @@ func TestIsCloudWatch(t *testing.T) {
 			for k, v := range c.header {
 				r.Header.Set(k, v)
 			}
-			if got := IsCloudWatch(r); got != c.want {
-				t.Errorf("IsCloudWatch = %v, want %v", got, c.want)
+			if got := IsRequest(r); got != c.want {
+				t.Errorf("IsRequest = %v, want %v", got, c.want)
 			}
 		})
 	}
@@ -733,9 +734,9 @@ func TestIsCloudWatch(t *testing.T) {
 
 // TestCloudWatchGzip: a gzip request body, as the SDKs send PutMetricData,
 // is decompressed; another encoding, a broken stream or one that inflates
-// past MaxRequestBody is refused with a status that says so.
+// past api.MaxRequestBody is refused with a status that says so.
 func TestCloudWatchGzip(t *testing.T) {
-	srv := httptest.NewServer(&CloudWatch{Service: newMemAlarms()})
+	srv := httptest.NewServer(&API{Service: newMemAlarms()})
 	defer srv.Close()
 	gz := func(b []byte) []byte {
 		var buf bytes.Buffer
@@ -769,7 +770,7 @@ func TestCloudWatchGzip(t *testing.T) {
 		{"gzip", "gzip", gz(put), 200, ""},
 		{"another encoding", "br", put, 400, "not supported"},
 		{"not gzip", "gzip", put, 400, "not valid gzip"},
-		{"a bomb", "gzip", gz(make([]byte, 2*MaxRequestBody)), 413, "decompressed"},
+		{"a bomb", "gzip", gz(make([]byte, 2*api.MaxRequestBody)), 413, "decompressed"},
 	} {
 		status, body := post(tt.enc, tt.body)
 		if status != tt.status || !strings.Contains(body, tt.msg) {
