@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -419,4 +420,43 @@ func cwWriteError(w http.ResponseWriter, proto cwProtocol, reqID string, e *cwEr
 	}
 	w.WriteHeader(e.status)
 	w.Write(body)
+}
+
+// CloudWatch's limits, from its API model.
+const (
+	cwMaxAlarmNames    = 100
+	cwMaxDimensions    = 30
+	cwMaxRecords       = 100
+	cwDefaultRecords   = 50
+	cwMaxStatistics    = 5
+	cwMaxExtendedStats = 10
+	cwMaxMetricQueries = 500
+	cwListMetricsPage  = 500
+)
+
+// cwUnsupported is a member of a request that Kiln does not implement. A
+// request using one is refused rather than stored without it.
+type cwUnsupported struct{ member, why string }
+
+const (
+	cwNoActions     = "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"
+	cwNoSuppression = "action suppression is not supported by Kiln, whose alarms have no actions"
+)
+
+// cwRefuse refuses a request that uses one of the members listed.
+func cwRefuse(in cwParams, unsupported []cwUnsupported) error {
+	for _, u := range unsupported {
+		if in.has(u.member) {
+			return cwErrValidation("%s: %s.", u.member, u.why)
+		}
+	}
+	return nil
+}
+
+// cwCheckEnum accepts "" (absent) or one of the values.
+func cwCheckEnum(member, v string, values ...string) error {
+	if v == "" || slices.Contains(values, v) {
+		return nil
+	}
+	return cwErrValidation("%s %q is not one of %s.", member, v, strings.Join(values, ", "))
 }

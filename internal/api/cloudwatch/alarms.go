@@ -1,0 +1,437 @@
+package cloudwatch
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/api"
+)
+
+// The members of PutMetricAlarm that Kiln does not implement.
+var cwUnsupportedAlarmMembers = []cwUnsupported{
+	{"Metrics", "metric math alarms (Metrics) are not supported by Kiln; alarm on one metric with MetricName, Namespace, Dimensions and Statistic or ExtendedStatistic"},
+	{"ThresholdMetricId", "anomaly detection alarms (ThresholdMetricId) are not supported by Kiln; set Threshold"},
+	{"AlarmActions", cwNoActions},
+	{"OKActions", cwNoActions},
+	{"InsufficientDataActions", cwNoActions},
+	{"ActionConfiguration", "ActionConfiguration is not supported by Kiln"},
+	{"EvaluationCriteria", "EvaluationCriteria (PromQL alarms) is not supported through the CloudWatch API; use Kiln's native API for PromQL alarms"},
+	{"EvaluationInterval", "EvaluationInterval is not supported by Kiln"},
+	{"EvaluationWindow", "EvaluationWindow is not supported by Kiln"},
+	{"WarmUpConfiguration", "WarmUpConfiguration is not supported by Kiln"},
+}
+
+func (c *API) putMetricAlarm(ctx context.Context, in cwParams) (cwObj, error) {
+	if err := cwRefuse(in, cwUnsupportedAlarmMembers); err != nil {
+		return nil, err
+	}
+	a := kiln.Alarm{
+		AlarmName:                        in.str("AlarmName"),
+		AlarmDescription:                 in.str("AlarmDescription"),
+		ActionsEnabled:                   in.bool("ActionsEnabled"),
+		Namespace:                        in.str("Namespace"),
+		MetricName:                       in.str("MetricName"),
+		Dimensions:                       cwReadDimensions(in, "Dimensions", true),
+		Statistic:                        in.str("Statistic"),
+		ExtendedStatistic:                in.str("ExtendedStatistic"),
+		Unit:                             in.str("Unit"),
+		ComparisonOperator:               in.str("ComparisonOperator"),
+		TreatMissingData:                 in.str("TreatMissingData"),
+		EvaluateLowSampleCountPercentile: in.str("EvaluateLowSampleCountPercentile"),
+	}
+	a.Period, _ = in.int("Period")
+	a.EvaluationPeriods, _ = in.int("EvaluationPeriods")
+	dta, hasDTA := in.int("DatapointsToAlarm")
+	threshold, hasThreshold := in.float("Threshold")
+	a.Threshold = threshold
+	a.Tags = cwReadTags(in)
+	if err := in.err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case a.AlarmName == "":
+		return nil, cwErrValidation("AlarmName is required.")
+	case !hasThreshold:
+		return nil, cwErrValidation("Threshold is required.")
+	case a.EvaluationPeriods == 0:
+		return nil, cwErrValidation("EvaluationPeriods is required and must be at least 1.")
+	case hasDTA && dta < 1:
+		return nil, cwErrValidation("DatapointsToAlarm must be at least 1, got %d.", dta)
+	case a.Unit != "" && !cwIsStandardUnit(a.Unit):
+		return nil, cwErrValidation("Unit %q is not one of CloudWatch's standard units.", a.Unit)
+	}
+	a.DatapointsToAlarm = dta
+	return nil, c.putAlarm(ctx, &a)
+}
+
+// putAlarm creates or updates an alarm. CloudWatch ignores the Tags of a
+// put that updates an alarm: TagResource and UntagResource change them.
+func (c *API) putAlarm(ctx context.Context, a *kiln.Alarm) error {
+	if old, err := c.Service.GetAlarm(ctx, a.AlarmName); err == nil {
+		if (old.AlarmRule != "") != (a.AlarmRule != "") {
+			kind := map[bool]string{false: "a metric alarm", true: "a composite alarm"}
+			return cwErrValidation("Alarm %q is %s; it cannot become %s.", a.AlarmName, kind[old.AlarmRule != ""], kind[a.AlarmRule != ""])
+		}
+		a.Tags = old.Tags
+	} else if kiln.ErrorCode(err) != kiln.ENOTFOUND {
+		return err
+	}
+	_, err := c.Service.PutAlarm(ctx, a)
+	return err
+}
+
+// The members of PutCompositeAlarm that Kiln does not implement.
+var cwUnsupportedCompositeMembers = []cwUnsupported{
+	{"AlarmActions", cwNoActions},
+	{"OKActions", cwNoActions},
+	{"InsufficientDataActions", cwNoActions},
+	{"ActionsSuppressor", cwNoSuppression},
+	{"ActionsSuppressorWaitPeriod", cwNoSuppression},
+	{"ActionsSuppressorExtensionPeriod", cwNoSuppression},
+}
+
+func (c *API) putCompositeAlarm(ctx context.Context, in cwParams) (cwObj, error) {
+	if err := cwRefuse(in, cwUnsupportedCompositeMembers); err != nil {
+		return nil, err
+	}
+	a := kiln.Alarm{
+		AlarmName:        in.str("AlarmName"),
+		AlarmDescription: in.str("AlarmDescription"),
+		AlarmRule:        in.str("AlarmRule"),
+		ActionsEnabled:   in.bool("ActionsEnabled"),
+		Tags:             cwReadTags(in),
+	}
+	if err := in.err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case a.AlarmName == "":
+		return nil, cwErrValidation("AlarmName is required.")
+	case a.AlarmRule == "":
+		return nil, cwErrValidation("AlarmRule is required.")
+	}
+	return nil, c.putAlarm(ctx, &a)
+}
+
+func (c *API) describeAlarms(ctx context.Context, in cwParams) (cwObj, error) {
+	names := in.strs("AlarmNames")
+	prefix := in.str("AlarmNamePrefix")
+	state := in.str("StateValue")
+	types := in.strs("AlarmTypes")
+	actionPrefix := in.str("ActionPrefix")
+	children := in.str("ChildrenOfAlarmName")
+	parents := in.str("ParentsOfAlarmName")
+	max, hasMax := in.int("MaxRecords")
+	token := in.str("NextToken")
+	if err := in.err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(names) > cwMaxAlarmNames:
+		return nil, cwErrValidation("AlarmNames has %d names; at most %d are allowed.", len(names), cwMaxAlarmNames)
+	case len(names) > 0 && prefix != "":
+		return nil, cwErrCombination("Specify AlarmNames or AlarmNamePrefix, not both.")
+	case hasMax && (max < 1 || max > cwMaxRecords):
+		return nil, cwErrValidation("MaxRecords must be from 1 to %d, got %d.", cwMaxRecords, max)
+	}
+	if err := cwCheckEnum("StateValue", state, kiln.StateOK, kiln.StateAlarm, kiln.StateInsufficientData); err != nil {
+		return nil, err
+	}
+	// Without AlarmTypes, CloudWatch describes metric alarms only.
+	wantMetric, wantComposite := len(types) == 0, false
+	for i, t := range types {
+		if err := cwCheckEnum(fmt.Sprintf("AlarmTypes[%d]", i), t, "MetricAlarm", "CompositeAlarm"); err != nil {
+			return nil, err
+		}
+		wantMetric = wantMetric || t == "MetricAlarm"
+		wantComposite = wantComposite || t == "CompositeAlarm"
+	}
+	if !hasMax {
+		max = cwDefaultRecords
+	}
+	after := ""
+	if token != "" {
+		var ok bool
+		if after, ok = cwDecodeToken("alarm", token); !ok {
+			return nil, cwErrNextToken(token)
+		}
+	}
+
+	// The names, in order, narrow the search without reading a record;
+	// then records are read a page at a time, and only until the page is
+	// full, for the filters that need them (type, state, rule).
+	l := api.ListerOf(c.Service)
+	entries, err := l.Names(ctx, kiln.KindAlarms)
+	if err != nil {
+		return nil, err
+	}
+	var candidates []string
+	for _, e := range entries {
+		switch {
+		case actionPrefix != "", // Kiln's alarms have no actions
+			after != "" && e.Name <= after,
+			len(names) > 0 && !slices.Contains(names, e.Name),
+			prefix != "" && !strings.HasPrefix(e.Name, prefix):
+			continue
+		}
+		candidates = append(candidates, e.Name)
+	}
+	// The alarms a composite alarm's rule names, and whether a rule names
+	// an alarm.
+	ruleNames := func(a *kiln.Alarm) []string {
+		if r, err := kiln.ParseAlarmRule(a.AlarmRule); err == nil {
+			return r.Children()
+		}
+		return nil
+	}
+	var childrenOf []string
+	if children != "" {
+		parent, err := l.AlarmsNamed(ctx, []string{children})
+		if err != nil {
+			return nil, err
+		}
+		if len(parent) == 1 && parent[0].AlarmRule != "" {
+			childrenOf = ruleNames(&parent[0])
+		}
+	}
+	if (children != "" || parents != "") && len(types) == 0 {
+		wantMetric, wantComposite = true, true
+	}
+	metricAlarms, compositeAlarms := []any{}, []any{}
+	next, last, count := "", "", 0
+	batch := max + 1 // a page, and the one more that says there is a next page
+	for start := 0; start < len(candidates) && next == ""; start += batch {
+		alarms, err := l.AlarmsNamed(ctx, candidates[start:min(start+batch, len(candidates))])
+		if err != nil {
+			return nil, err
+		}
+		for i := range alarms {
+			a := &alarms[i]
+			composite := a.AlarmRule != ""
+			switch {
+			case composite && !wantComposite, !composite && !wantMetric,
+				state != "" && a.StateValue != state,
+				children != "" && !slices.Contains(childrenOf, a.AlarmName),
+				parents != "" && !(composite && slices.Contains(ruleNames(a), parents)):
+				continue
+			}
+			if count == max {
+				next = cwEncodeToken("alarm", last)
+				break
+			}
+			count++
+			last = a.AlarmName
+			if composite {
+				compositeAlarms = append(compositeAlarms, c.compositeObj(a))
+			} else {
+				metricAlarms = append(metricAlarms, c.alarmObj(a))
+			}
+		}
+	}
+	out := cwObj{{"MetricAlarms", metricAlarms}, {"CompositeAlarms", compositeAlarms}}
+	out.addStr("NextToken", next)
+	return out, nil
+}
+
+// name returns the AlarmName of an alarm built by alarmObj.
+func (o cwObj) name() string {
+	for _, e := range o {
+		if e.k == "AlarmName" {
+			s, _ := e.v.(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// alarmObj is a MetricAlarm as DescribeAlarms returns it.
+func (c *API) alarmObj(a *kiln.Alarm) cwObj {
+	o := c.alarmCommon(a)
+	o.addStr("MetricName", a.MetricName)
+	o.addStr("Namespace", a.Namespace)
+	o.addStr("Statistic", a.Statistic)
+	o.addStr("ExtendedStatistic", a.ExtendedStatistic)
+	o.add("Dimensions", dimensionList(a.Dimensions))
+	if a.Period > 0 {
+		o.add("Period", a.Period)
+	}
+	o.addStr("Unit", a.Unit)
+	if a.EvaluationPeriods > 0 {
+		o.add("EvaluationPeriods", a.EvaluationPeriods)
+	}
+	if a.DatapointsToAlarm > 0 {
+		o.add("DatapointsToAlarm", a.DatapointsToAlarm)
+	}
+	o.add("Threshold", a.Threshold)
+	o.addStr("ComparisonOperator", a.ComparisonOperator)
+	o.addStr("TreatMissingData", a.TreatMissingData)
+	o.addStr("EvaluateLowSampleCountPercentile", a.EvaluateLowSampleCountPercentile)
+	o.addTime("StateTransitionedTimestamp", a.StateTransitionedTimestamp)
+	return o
+}
+
+// compositeObj is a CompositeAlarm as DescribeAlarms returns it.
+func (c *API) compositeObj(a *kiln.Alarm) cwObj {
+	o := c.alarmCommon(a)
+	o.add("AlarmRule", a.AlarmRule)
+	o.addTime("StateTransitionedTimestamp", a.StateTransitionedTimestamp)
+	return o
+}
+
+// alarmCommon holds the members both kinds of alarm have.
+func (c *API) alarmCommon(a *kiln.Alarm) cwObj {
+	var o cwObj
+	o.add("AlarmName", a.AlarmName)
+	arn := a.AlarmArn
+	if arn == "" {
+		arn = c.alarmArn(a.AlarmName)
+	}
+	o.add("AlarmArn", arn)
+	o.addStr("AlarmDescription", a.AlarmDescription)
+	o.addTime("AlarmConfigurationUpdatedTimestamp", a.AlarmConfigurationUpdatedTimestamp)
+	enabled := true
+	if a.ActionsEnabled != nil {
+		enabled = *a.ActionsEnabled
+	}
+	o.add("ActionsEnabled", enabled)
+	o.add("OKActions", []any{})
+	o.add("AlarmActions", []any{})
+	o.add("InsufficientDataActions", []any{})
+	o.addStr("StateValue", a.StateValue)
+	o.addStr("StateReason", a.StateReason)
+	o.addStr("StateReasonData", a.StateReasonData)
+	o.addTime("StateUpdatedTimestamp", a.StateUpdatedTimestamp)
+	return o
+}
+
+func (c *API) deleteAlarms(ctx context.Context, in cwParams) (cwObj, error) {
+	names := in.strs("AlarmNames")
+	if err := in.err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(names) == 0:
+		return nil, cwErrValidation("AlarmNames is required: name at least one alarm to delete.")
+	case len(names) > cwMaxAlarmNames:
+		return nil, cwErrValidation("AlarmNames has %d names; at most %d are allowed.", len(names), cwMaxAlarmNames)
+	}
+	return nil, c.Service.DeleteAlarms(ctx, names)
+}
+
+func (c *API) setAlarmState(ctx context.Context, in cwParams) (cwObj, error) {
+	name := in.str("AlarmName")
+	state := in.str("StateValue")
+	reason := in.str("StateReason")
+	data := in.str("StateReasonData")
+	if err := in.err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case name == "":
+		return nil, cwErrValidation("AlarmName is required.")
+	case state == "":
+		return nil, cwErrValidation("StateValue is required.")
+	case reason == "":
+		return nil, cwErrValidation("StateReason is required.")
+	}
+	return nil, c.Service.SetAlarmState(ctx, name, state, reason, data)
+}
+
+func (c *API) describeAlarmHistory(ctx context.Context, in cwParams) (cwObj, error) {
+	name := in.str("AlarmName")
+	contributor := in.str("AlarmContributorId")
+	types := in.strs("AlarmTypes")
+	itemType := in.str("HistoryItemType")
+	start, hasStart := in.time("StartDate")
+	end, hasEnd := in.time("EndDate")
+	max, hasMax := in.int("MaxRecords")
+	token := in.str("NextToken")
+	scanBy := in.str("ScanBy")
+	if err := in.err(); err != nil {
+		return nil, err
+	}
+	if hasMax && (max < 1 || max > cwMaxRecords) {
+		return nil, cwErrValidation("MaxRecords must be from 1 to %d, got %d.", cwMaxRecords, max)
+	}
+	if !hasMax {
+		max = cwDefaultRecords
+	}
+	if err := cwCheckEnum("HistoryItemType", itemType, "ConfigurationUpdate", "StateUpdate", "Action", "AlarmContributorStateUpdate", "AlarmContributorAction"); err != nil {
+		return nil, err
+	}
+	if err := cwCheckEnum("ScanBy", scanBy, "TimestampDescending", "TimestampAscending"); err != nil {
+		return nil, err
+	}
+	// Without AlarmTypes, CloudWatch describes metric alarms only.
+	wantMetric, wantComposite := len(types) == 0, false
+	for i, t := range types {
+		if err := cwCheckEnum(fmt.Sprintf("AlarmTypes[%d]", i), t, "MetricAlarm", "CompositeAlarm"); err != nil {
+			return nil, err
+		}
+		wantMetric = wantMetric || t == "MetricAlarm"
+		wantComposite = wantComposite || t == "CompositeAlarm"
+	}
+	if !hasEnd {
+		end = c.now()
+	}
+	if hasStart && end.Before(start) {
+		return nil, cwErrInvalidValue("EndDate (%s) is before StartDate (%s).", end.UTC().Format(time.RFC3339), start.UTC().Format(time.RFC3339))
+	}
+	offset := 0
+	if token != "" {
+		s, ok := cwDecodeToken("history", token)
+		n, err := strconv.Atoi(s)
+		if !ok || err != nil || n < 0 {
+			return nil, cwErrNextToken(token)
+		}
+		offset = n
+	}
+
+	items, err := c.Service.AlarmHistory(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !wantMetric || contributor != "" {
+		items = nil // Kiln has neither composite alarms nor contributors.
+	}
+	items = slices.DeleteFunc(items, func(h kiln.AlarmHistoryItem) bool {
+		return itemType != "" && h.HistoryItemType != itemType ||
+			hasStart && h.Timestamp.Before(start) ||
+			h.Timestamp.After(end)
+	})
+	asc := scanBy == "TimestampAscending"
+	slices.SortStableFunc(items, func(a, b kiln.AlarmHistoryItem) int {
+		if asc {
+			return a.Timestamp.Compare(b.Timestamp)
+		}
+		return b.Timestamp.Compare(a.Timestamp)
+	})
+	if offset > len(items) {
+		offset = len(items)
+	}
+	page := items[offset:]
+	next := ""
+	if len(page) > max {
+		page = page[:max]
+		next = cwEncodeToken("history", strconv.Itoa(offset+max))
+	}
+	l := make([]any, len(page))
+	for i, h := range page {
+		var o cwObj
+		o.add("AlarmName", h.AlarmName)
+		o.add("AlarmType", "MetricAlarm")
+		o.addTime("Timestamp", h.Timestamp)
+		o.addStr("HistoryItemType", h.HistoryItemType)
+		o.addStr("HistorySummary", h.HistorySummary)
+		o.addStr("HistoryData", h.HistoryData)
+		l[i] = o
+	}
+	out := cwObj{{"AlarmHistoryItems", l}}
+	out.addStr("NextToken", next)
+	return out, nil
+}
