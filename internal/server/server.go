@@ -278,9 +278,8 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	// Clients sign with the wall clock, so the skew check uses it too.
 	auth := s.auth
-	v1 := &native.API{Service: s.svc, Logger: s.log}
+	v1 := &native.API{Service: s.svc, Logger: s.log, Recent: s.metrics.Recent}
 	mux.Handle("/v1/", s.native(v1.Handler()))
-	mux.Handle("GET /v1/endpoints/{name}/metrics", s.native(http.HandlerFunc(s.handleEndpointMetrics)))
 	mux.Handle("POST /v1/tokens", s.native(auth.TokenHandler()))
 	// With --invoke-auth the gateway checks invocations itself (see
 	// invokeAuth), on every connection it serves.

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/metrics"
 )
 
 // API serves the native JSON API under /v1.
@@ -17,6 +19,9 @@ type API struct {
 	Service kiln.Service
 	// Logger receives internal errors; nil discards them.
 	Logger *slog.Logger
+	// Recent summarises an endpoint's recent traffic for
+	// GET /v1/endpoints/{name}/metrics; nil answers with no variants.
+	Recent func(endpoint string, window time.Duration) []metrics.VariantSummary
 }
 
 // Handler returns the /v1 routes.
@@ -78,6 +83,7 @@ func (n *API) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/endpoints/{name}/stop", n.get(func(r *http.Request) (any, error) { return s.StopDeployment(r.Context(), r.PathValue("name")) }))
 	mux.HandleFunc("POST /v1/endpoints/{name}/rollback", n.get(func(r *http.Request) (any, error) { return s.RollbackEndpoint(r.Context(), r.PathValue("name")) }))
 	mux.HandleFunc("GET /v1/endpoints/{name}/history", n.get(func(r *http.Request) (any, error) { return s.EndpointHistory(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("GET /v1/endpoints/{name}/metrics", n.endpointMetrics)
 	mux.HandleFunc("GET /v1/endpoints/{name}/instances", n.get(func(r *http.Request) (any, error) { return s.EndpointInstances(r.Context(), r.PathValue("name")) }))
 	mux.HandleFunc("GET /v1/endpoints/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
 		tail := 64 << 10
