@@ -13,12 +13,12 @@ import (
 )
 
 // The members of PutMetricAlarm that Kiln does not implement.
-var cwUnsupportedAlarmMembers = []cwUnsupported{
+var unsupportedAlarmMembers = []unsupportedMember{
 	{"Metrics", "metric math alarms (Metrics) are not supported by Kiln; alarm on one metric with MetricName, Namespace, Dimensions and Statistic or ExtendedStatistic"},
 	{"ThresholdMetricId", "anomaly detection alarms (ThresholdMetricId) are not supported by Kiln; set Threshold"},
-	{"AlarmActions", cwNoActions},
-	{"OKActions", cwNoActions},
-	{"InsufficientDataActions", cwNoActions},
+	{"AlarmActions", noActions},
+	{"OKActions", noActions},
+	{"InsufficientDataActions", noActions},
 	{"ActionConfiguration", "ActionConfiguration is not supported by Kiln"},
 	{"EvaluationCriteria", "EvaluationCriteria (PromQL alarms) is not supported through the CloudWatch API; use Kiln's native API for PromQL alarms"},
 	{"EvaluationInterval", "EvaluationInterval is not supported by Kiln"},
@@ -26,8 +26,8 @@ var cwUnsupportedAlarmMembers = []cwUnsupported{
 	{"WarmUpConfiguration", "WarmUpConfiguration is not supported by Kiln"},
 }
 
-func (c *API) putMetricAlarm(ctx context.Context, in cwParams) (cwObj, error) {
-	if err := cwRefuse(in, cwUnsupportedAlarmMembers); err != nil {
+func (c *API) putMetricAlarm(ctx context.Context, in params) (obj, error) {
+	if err := refuse(in, unsupportedAlarmMembers); err != nil {
 		return nil, err
 	}
 	a := kiln.Alarm{
@@ -36,7 +36,7 @@ func (c *API) putMetricAlarm(ctx context.Context, in cwParams) (cwObj, error) {
 		ActionsEnabled:                   in.bool("ActionsEnabled"),
 		Namespace:                        in.str("Namespace"),
 		MetricName:                       in.str("MetricName"),
-		Dimensions:                       cwReadDimensions(in, "Dimensions", true),
+		Dimensions:                       readDimensions(in, "Dimensions", true),
 		Statistic:                        in.str("Statistic"),
 		ExtendedStatistic:                in.str("ExtendedStatistic"),
 		Unit:                             in.str("Unit"),
@@ -49,21 +49,21 @@ func (c *API) putMetricAlarm(ctx context.Context, in cwParams) (cwObj, error) {
 	dta, hasDTA := in.int("DatapointsToAlarm")
 	threshold, hasThreshold := in.float("Threshold")
 	a.Threshold = threshold
-	a.Tags = cwReadTags(in)
+	a.Tags = readTags(in)
 	if err := in.err(); err != nil {
 		return nil, err
 	}
 	switch {
 	case a.AlarmName == "":
-		return nil, cwErrValidation("AlarmName is required.")
+		return nil, errValidation("AlarmName is required.")
 	case !hasThreshold:
-		return nil, cwErrValidation("Threshold is required.")
+		return nil, errValidation("Threshold is required.")
 	case a.EvaluationPeriods == 0:
-		return nil, cwErrValidation("EvaluationPeriods is required and must be at least 1.")
+		return nil, errValidation("EvaluationPeriods is required and must be at least 1.")
 	case hasDTA && dta < 1:
-		return nil, cwErrValidation("DatapointsToAlarm must be at least 1, got %d.", dta)
-	case a.Unit != "" && !cwIsStandardUnit(a.Unit):
-		return nil, cwErrValidation("Unit %q is not one of CloudWatch's standard units.", a.Unit)
+		return nil, errValidation("DatapointsToAlarm must be at least 1, got %d.", dta)
+	case a.Unit != "" && !isStandardUnit(a.Unit):
+		return nil, errValidation("Unit %q is not one of CloudWatch's standard units.", a.Unit)
 	}
 	a.DatapointsToAlarm = dta
 	return nil, c.putAlarm(ctx, &a)
@@ -75,7 +75,7 @@ func (c *API) putAlarm(ctx context.Context, a *kiln.Alarm) error {
 	if old, err := c.Service.GetAlarm(ctx, a.AlarmName); err == nil {
 		if (old.AlarmRule != "") != (a.AlarmRule != "") {
 			kind := map[bool]string{false: "a metric alarm", true: "a composite alarm"}
-			return cwErrValidation("Alarm %q is %s; it cannot become %s.", a.AlarmName, kind[old.AlarmRule != ""], kind[a.AlarmRule != ""])
+			return errValidation("Alarm %q is %s; it cannot become %s.", a.AlarmName, kind[old.AlarmRule != ""], kind[a.AlarmRule != ""])
 		}
 		a.Tags = old.Tags
 	} else if kiln.ErrorCode(err) != kiln.ENOTFOUND {
@@ -86,17 +86,17 @@ func (c *API) putAlarm(ctx context.Context, a *kiln.Alarm) error {
 }
 
 // The members of PutCompositeAlarm that Kiln does not implement.
-var cwUnsupportedCompositeMembers = []cwUnsupported{
-	{"AlarmActions", cwNoActions},
-	{"OKActions", cwNoActions},
-	{"InsufficientDataActions", cwNoActions},
-	{"ActionsSuppressor", cwNoSuppression},
-	{"ActionsSuppressorWaitPeriod", cwNoSuppression},
-	{"ActionsSuppressorExtensionPeriod", cwNoSuppression},
+var unsupportedCompositeMembers = []unsupportedMember{
+	{"AlarmActions", noActions},
+	{"OKActions", noActions},
+	{"InsufficientDataActions", noActions},
+	{"ActionsSuppressor", noSuppression},
+	{"ActionsSuppressorWaitPeriod", noSuppression},
+	{"ActionsSuppressorExtensionPeriod", noSuppression},
 }
 
-func (c *API) putCompositeAlarm(ctx context.Context, in cwParams) (cwObj, error) {
-	if err := cwRefuse(in, cwUnsupportedCompositeMembers); err != nil {
+func (c *API) putCompositeAlarm(ctx context.Context, in params) (obj, error) {
+	if err := refuse(in, unsupportedCompositeMembers); err != nil {
 		return nil, err
 	}
 	a := kiln.Alarm{
@@ -104,21 +104,21 @@ func (c *API) putCompositeAlarm(ctx context.Context, in cwParams) (cwObj, error)
 		AlarmDescription: in.str("AlarmDescription"),
 		AlarmRule:        in.str("AlarmRule"),
 		ActionsEnabled:   in.bool("ActionsEnabled"),
-		Tags:             cwReadTags(in),
+		Tags:             readTags(in),
 	}
 	if err := in.err(); err != nil {
 		return nil, err
 	}
 	switch {
 	case a.AlarmName == "":
-		return nil, cwErrValidation("AlarmName is required.")
+		return nil, errValidation("AlarmName is required.")
 	case a.AlarmRule == "":
-		return nil, cwErrValidation("AlarmRule is required.")
+		return nil, errValidation("AlarmRule is required.")
 	}
 	return nil, c.putAlarm(ctx, &a)
 }
 
-func (c *API) describeAlarms(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) describeAlarms(ctx context.Context, in params) (obj, error) {
 	names := in.strs("AlarmNames")
 	prefix := in.str("AlarmNamePrefix")
 	state := in.str("StateValue")
@@ -132,33 +132,33 @@ func (c *API) describeAlarms(ctx context.Context, in cwParams) (cwObj, error) {
 		return nil, err
 	}
 	switch {
-	case len(names) > cwMaxAlarmNames:
-		return nil, cwErrValidation("AlarmNames has %d names; at most %d are allowed.", len(names), cwMaxAlarmNames)
+	case len(names) > maxAlarmNames:
+		return nil, errValidation("AlarmNames has %d names; at most %d are allowed.", len(names), maxAlarmNames)
 	case len(names) > 0 && prefix != "":
-		return nil, cwErrCombination("Specify AlarmNames or AlarmNamePrefix, not both.")
-	case hasMax && (max < 1 || max > cwMaxRecords):
-		return nil, cwErrValidation("MaxRecords must be from 1 to %d, got %d.", cwMaxRecords, max)
+		return nil, errCombination("Specify AlarmNames or AlarmNamePrefix, not both.")
+	case hasMax && (max < 1 || max > maxRecords):
+		return nil, errValidation("MaxRecords must be from 1 to %d, got %d.", maxRecords, max)
 	}
-	if err := cwCheckEnum("StateValue", state, kiln.StateOK, kiln.StateAlarm, kiln.StateInsufficientData); err != nil {
+	if err := checkEnum("StateValue", state, kiln.StateOK, kiln.StateAlarm, kiln.StateInsufficientData); err != nil {
 		return nil, err
 	}
 	// Without AlarmTypes, CloudWatch describes metric alarms only.
 	wantMetric, wantComposite := len(types) == 0, false
 	for i, t := range types {
-		if err := cwCheckEnum(fmt.Sprintf("AlarmTypes[%d]", i), t, "MetricAlarm", "CompositeAlarm"); err != nil {
+		if err := checkEnum(fmt.Sprintf("AlarmTypes[%d]", i), t, "MetricAlarm", "CompositeAlarm"); err != nil {
 			return nil, err
 		}
 		wantMetric = wantMetric || t == "MetricAlarm"
 		wantComposite = wantComposite || t == "CompositeAlarm"
 	}
 	if !hasMax {
-		max = cwDefaultRecords
+		max = defaultRecords
 	}
 	after := ""
 	if token != "" {
 		var ok bool
-		if after, ok = cwDecodeToken("alarm", token); !ok {
-			return nil, cwErrNextToken(token)
+		if after, ok = decodeToken("alarm", token); !ok {
+			return nil, errNextToken(token)
 		}
 	}
 
@@ -221,7 +221,7 @@ func (c *API) describeAlarms(ctx context.Context, in cwParams) (cwObj, error) {
 				continue
 			}
 			if count == max {
-				next = cwEncodeToken("alarm", last)
+				next = encodeToken("alarm", last)
 				break
 			}
 			count++
@@ -233,13 +233,13 @@ func (c *API) describeAlarms(ctx context.Context, in cwParams) (cwObj, error) {
 			}
 		}
 	}
-	out := cwObj{{"MetricAlarms", metricAlarms}, {"CompositeAlarms", compositeAlarms}}
+	out := obj{{"MetricAlarms", metricAlarms}, {"CompositeAlarms", compositeAlarms}}
 	out.addStr("NextToken", next)
 	return out, nil
 }
 
 // name returns the AlarmName of an alarm built by alarmObj.
-func (o cwObj) name() string {
+func (o obj) name() string {
 	for _, e := range o {
 		if e.k == "AlarmName" {
 			s, _ := e.v.(string)
@@ -250,7 +250,7 @@ func (o cwObj) name() string {
 }
 
 // alarmObj is a MetricAlarm as DescribeAlarms returns it.
-func (c *API) alarmObj(a *kiln.Alarm) cwObj {
+func (c *API) alarmObj(a *kiln.Alarm) obj {
 	o := c.alarmCommon(a)
 	o.addStr("MetricName", a.MetricName)
 	o.addStr("Namespace", a.Namespace)
@@ -276,7 +276,7 @@ func (c *API) alarmObj(a *kiln.Alarm) cwObj {
 }
 
 // compositeObj is a CompositeAlarm as DescribeAlarms returns it.
-func (c *API) compositeObj(a *kiln.Alarm) cwObj {
+func (c *API) compositeObj(a *kiln.Alarm) obj {
 	o := c.alarmCommon(a)
 	o.add("AlarmRule", a.AlarmRule)
 	o.addTime("StateTransitionedTimestamp", a.StateTransitionedTimestamp)
@@ -284,8 +284,8 @@ func (c *API) compositeObj(a *kiln.Alarm) cwObj {
 }
 
 // alarmCommon holds the members both kinds of alarm have.
-func (c *API) alarmCommon(a *kiln.Alarm) cwObj {
-	var o cwObj
+func (c *API) alarmCommon(a *kiln.Alarm) obj {
+	var o obj
 	o.add("AlarmName", a.AlarmName)
 	arn := a.AlarmArn
 	if arn == "" {
@@ -309,21 +309,21 @@ func (c *API) alarmCommon(a *kiln.Alarm) cwObj {
 	return o
 }
 
-func (c *API) deleteAlarms(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) deleteAlarms(ctx context.Context, in params) (obj, error) {
 	names := in.strs("AlarmNames")
 	if err := in.err(); err != nil {
 		return nil, err
 	}
 	switch {
 	case len(names) == 0:
-		return nil, cwErrValidation("AlarmNames is required: name at least one alarm to delete.")
-	case len(names) > cwMaxAlarmNames:
-		return nil, cwErrValidation("AlarmNames has %d names; at most %d are allowed.", len(names), cwMaxAlarmNames)
+		return nil, errValidation("AlarmNames is required: name at least one alarm to delete.")
+	case len(names) > maxAlarmNames:
+		return nil, errValidation("AlarmNames has %d names; at most %d are allowed.", len(names), maxAlarmNames)
 	}
 	return nil, c.Service.DeleteAlarms(ctx, names)
 }
 
-func (c *API) setAlarmState(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) setAlarmState(ctx context.Context, in params) (obj, error) {
 	name := in.str("AlarmName")
 	state := in.str("StateValue")
 	reason := in.str("StateReason")
@@ -333,16 +333,16 @@ func (c *API) setAlarmState(ctx context.Context, in cwParams) (cwObj, error) {
 	}
 	switch {
 	case name == "":
-		return nil, cwErrValidation("AlarmName is required.")
+		return nil, errValidation("AlarmName is required.")
 	case state == "":
-		return nil, cwErrValidation("StateValue is required.")
+		return nil, errValidation("StateValue is required.")
 	case reason == "":
-		return nil, cwErrValidation("StateReason is required.")
+		return nil, errValidation("StateReason is required.")
 	}
 	return nil, c.Service.SetAlarmState(ctx, name, state, reason, data)
 }
 
-func (c *API) describeAlarmHistory(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) describeAlarmHistory(ctx context.Context, in params) (obj, error) {
 	name := in.str("AlarmName")
 	contributor := in.str("AlarmContributorId")
 	types := in.strs("AlarmTypes")
@@ -355,22 +355,22 @@ func (c *API) describeAlarmHistory(ctx context.Context, in cwParams) (cwObj, err
 	if err := in.err(); err != nil {
 		return nil, err
 	}
-	if hasMax && (max < 1 || max > cwMaxRecords) {
-		return nil, cwErrValidation("MaxRecords must be from 1 to %d, got %d.", cwMaxRecords, max)
+	if hasMax && (max < 1 || max > maxRecords) {
+		return nil, errValidation("MaxRecords must be from 1 to %d, got %d.", maxRecords, max)
 	}
 	if !hasMax {
-		max = cwDefaultRecords
+		max = defaultRecords
 	}
-	if err := cwCheckEnum("HistoryItemType", itemType, "ConfigurationUpdate", "StateUpdate", "Action", "AlarmContributorStateUpdate", "AlarmContributorAction"); err != nil {
+	if err := checkEnum("HistoryItemType", itemType, "ConfigurationUpdate", "StateUpdate", "Action", "AlarmContributorStateUpdate", "AlarmContributorAction"); err != nil {
 		return nil, err
 	}
-	if err := cwCheckEnum("ScanBy", scanBy, "TimestampDescending", "TimestampAscending"); err != nil {
+	if err := checkEnum("ScanBy", scanBy, "TimestampDescending", "TimestampAscending"); err != nil {
 		return nil, err
 	}
 	// Without AlarmTypes, CloudWatch describes metric alarms only.
 	wantMetric, wantComposite := len(types) == 0, false
 	for i, t := range types {
-		if err := cwCheckEnum(fmt.Sprintf("AlarmTypes[%d]", i), t, "MetricAlarm", "CompositeAlarm"); err != nil {
+		if err := checkEnum(fmt.Sprintf("AlarmTypes[%d]", i), t, "MetricAlarm", "CompositeAlarm"); err != nil {
 			return nil, err
 		}
 		wantMetric = wantMetric || t == "MetricAlarm"
@@ -380,14 +380,14 @@ func (c *API) describeAlarmHistory(ctx context.Context, in cwParams) (cwObj, err
 		end = c.now()
 	}
 	if hasStart && end.Before(start) {
-		return nil, cwErrInvalidValue("EndDate (%s) is before StartDate (%s).", end.UTC().Format(time.RFC3339), start.UTC().Format(time.RFC3339))
+		return nil, errInvalidValue("EndDate (%s) is before StartDate (%s).", end.UTC().Format(time.RFC3339), start.UTC().Format(time.RFC3339))
 	}
 	offset := 0
 	if token != "" {
-		s, ok := cwDecodeToken("history", token)
+		s, ok := decodeToken("history", token)
 		n, err := strconv.Atoi(s)
 		if !ok || err != nil || n < 0 {
-			return nil, cwErrNextToken(token)
+			return nil, errNextToken(token)
 		}
 		offset = n
 	}
@@ -418,11 +418,11 @@ func (c *API) describeAlarmHistory(ctx context.Context, in cwParams) (cwObj, err
 	next := ""
 	if len(page) > max {
 		page = page[:max]
-		next = cwEncodeToken("history", strconv.Itoa(offset+max))
+		next = encodeToken("history", strconv.Itoa(offset+max))
 	}
 	l := make([]any, len(page))
 	for i, h := range page {
-		var o cwObj
+		var o obj
 		o.add("AlarmName", h.AlarmName)
 		o.add("AlarmType", "MetricAlarm")
 		o.addTime("Timestamp", h.Timestamp)
@@ -431,7 +431,7 @@ func (c *API) describeAlarmHistory(ctx context.Context, in cwParams) (cwObj, err
 		o.addStr("HistoryData", h.HistoryData)
 		l[i] = o
 	}
-	out := cwObj{{"AlarmHistoryItems", l}}
+	out := obj{{"AlarmHistoryItems", l}}
 	out.addStr("NextToken", next)
 	return out, nil
 }

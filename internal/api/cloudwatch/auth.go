@@ -14,11 +14,11 @@ var _ api.AuthErrorWriter = (*API)(nil)
 // WriteAuthError writes an authentication failure in the error shape of the
 // request's protocol, so that AWS clients report its code.
 func (c *API) WriteAuthError(w http.ResponseWriter, r *http.Request, e *api.AuthError) {
-	proto := cwProtocolOf(r)
-	reqID := cwStart(w, proto)
+	proto := protocolOf(r)
+	reqID := startResponse(w, proto)
 	code := e.QueryCode
 	if code == "" {
 		code = e.Code
 	}
-	cwWriteError(w, proto, reqID, &cwError{status: e.Status, code: code, shape: e.Code, msg: e.Message})
+	writeError(w, proto, reqID, &apiError{status: e.Status, code: code, shape: e.Code, msg: e.Message})
 }

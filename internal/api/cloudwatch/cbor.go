@@ -7,7 +7,7 @@ import (
 	"github.com/aws/smithy-go/encoding/cbor"
 )
 
-func cwCBORFloat(v any) (float64, bool) {
+func cborFloat(v any) (float64, bool) {
 	switch v := v.(type) {
 	case cbor.Float32:
 		return float64(v), true
@@ -17,9 +17,9 @@ func cwCBORFloat(v any) (float64, bool) {
 	return 0, false
 }
 
-// cwCBORNumber returns any CBOR number as a float64. NegInt(0) stands for
+// cborNumber returns any CBOR number as a float64. NegInt(0) stands for
 // -2^64 (CBOR's negative integers are -1 minus their argument).
-func cwCBORNumber(v any) (float64, bool) {
+func cborNumber(v any) (float64, bool) {
 	switch v := v.(type) {
 	case cbor.Uint:
 		return float64(v), true
@@ -29,43 +29,43 @@ func cwCBORNumber(v any) (float64, bool) {
 		}
 		return -float64(v), true
 	}
-	return cwCBORFloat(v)
+	return cborFloat(v)
 }
 
-func cwDecodeCBOR(body []byte) (in cwParams, err error) {
+func decodeCBOR(body []byte) (in params, err error) {
 	if len(body) == 0 {
-		return newCWParams(map[string]any{}, false), nil
+		return newParams(map[string]any{}, false), nil
 	}
 	defer func() {
 		// The codec is meant for the SDK's own responses; never let a
 		// hostile body take the server down through it.
 		if v := recover(); v != nil {
-			err = cwErrValidation("The request body is not valid CBOR.")
+			err = errValidation("The request body is not valid CBOR.")
 		}
 	}()
 	v, err := cbor.Decode(body)
 	if err != nil {
-		return cwParams{}, cwErrValidation("The request body is not valid CBOR: %v.", err)
+		return params{}, errValidation("The request body is not valid CBOR: %v.", err)
 	}
-	tree, err := cwFromCBOR(v)
+	tree, err := fromCBOR(v)
 	if err != nil {
-		return cwParams{}, err
+		return params{}, err
 	}
 	switch m := tree.(type) {
 	case map[string]any:
-		return newCWParams(m, false), nil
+		return newParams(m, false), nil
 	case nil:
-		return newCWParams(map[string]any{}, false), nil
+		return newParams(map[string]any{}, false), nil
 	}
-	return cwParams{}, cwErrValidation("The request body must be a CBOR map of the operation's members, not %s.", cwDescribe(tree))
+	return params{}, errValidation("The request body must be a CBOR map of the operation's members, not %s.", describe(tree))
 }
 
-func cwFromCBOR(v cbor.Value) (any, error) {
+func fromCBOR(v cbor.Value) (any, error) {
 	switch v := v.(type) {
 	case cbor.Map:
 		m := make(map[string]any, len(v))
 		for k, e := range v {
-			x, err := cwFromCBOR(e)
+			x, err := fromCBOR(e)
 			if err != nil {
 				return nil, err
 			}
@@ -75,7 +75,7 @@ func cwFromCBOR(v cbor.Value) (any, error) {
 	case cbor.List:
 		l := make([]any, len(v))
 		for i, e := range v {
-			x, err := cwFromCBOR(e)
+			x, err := fromCBOR(e)
 			if err != nil {
 				return nil, err
 			}
@@ -92,39 +92,39 @@ func cwFromCBOR(v cbor.Value) (any, error) {
 		return []byte(v), nil
 	case *cbor.Tag:
 		if v.ID != 1 {
-			return nil, cwErrValidation("The request body has CBOR tag %d; only tag 1 (epoch timestamps) is used by CloudWatch.", v.ID)
+			return nil, errValidation("The request body has CBOR tag %d; only tag 1 (epoch timestamps) is used by CloudWatch.", v.ID)
 		}
-		f, ok := cwCBORNumber(v.Value)
+		f, ok := cborNumber(v.Value)
 		if !ok {
-			return nil, cwErrValidation("The request body has a timestamp (CBOR tag 1) that is not a number.")
+			return nil, errValidation("The request body has a timestamp (CBOR tag 1) that is not a number.")
 		}
-		t, ok := cwEpochTime(f)
+		t, ok := epochTime(f)
 		if !ok {
-			return nil, cwErrValidation("The request body has a timestamp (CBOR tag 1) out of range: %v.", f)
+			return nil, errValidation("The request body has a timestamp (CBOR tag 1) out of range: %v.", f)
 		}
 		return t, nil
 	}
 	return v, nil // numbers stay CBOR numbers
 }
 
-func cwToCBOR(v any) cbor.Value {
+func toCBOR(v any) cbor.Value {
 	switch v := v.(type) {
-	case cwObj:
+	case obj:
 		m := make(cbor.Map, len(v))
 		for _, e := range v {
-			m[e.k] = cwToCBOR(e.v)
+			m[e.k] = toCBOR(e.v)
 		}
 		return m
-	case cwMap:
+	case mapMember:
 		m := make(cbor.Map, len(v))
 		for _, e := range v {
-			m[e.k] = cwToCBOR(e.v)
+			m[e.k] = toCBOR(e.v)
 		}
 		return m
 	case []any:
 		l := make(cbor.List, len(v))
 		for i, e := range v {
-			l[i] = cwToCBOR(e)
+			l[i] = toCBOR(e)
 		}
 		return l
 	case string:
@@ -144,9 +144,9 @@ func cwToCBOR(v any) cbor.Value {
 	return &cbor.Nil{}
 }
 
-func cwEncodeCBOR(o cwObj) []byte {
+func encodeCBOR(o obj) []byte {
 	if o == nil {
-		o = cwObj{}
+		o = obj{}
 	}
-	return cbor.Encode(cwToCBOR(o))
+	return cbor.Encode(toCBOR(o))
 }

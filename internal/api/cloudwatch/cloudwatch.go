@@ -24,12 +24,12 @@ import (
 // The names CloudWatch's API model gives the service: the rpc-v2-cbor path
 // and the awsJson1_0 target prefix carry the Smithy service shape's name.
 const (
-	cwService    = "GraniteServiceVersion20100801"
-	cwCBORPrefix = "/service/" + cwService + "/operation/"
-	cwTarget     = cwService + "."
-	cwVersion    = "2010-08-01"
-	cwXMLNS      = "http://monitoring.amazonaws.com/doc/" + cwVersion + "/"
-	cwShapeNS    = "com.amazonaws.cloudwatch#"
+	serviceName  = "GraniteServiceVersion20100801"
+	cborPrefix   = "/service/" + serviceName + "/operation/"
+	targetPrefix = serviceName + "."
+	apiVersion   = "2010-08-01"
+	xmlns        = "http://monitoring.amazonaws.com/doc/" + apiVersion + "/"
+	shapeNS      = "com.amazonaws.cloudwatch#"
 )
 
 // CloudWatch serves the part of Amazon CloudWatch's API that Kiln implements
@@ -68,11 +68,11 @@ var _ http.Handler = (*API)(nil)
 // and the gateway's invocation paths, which may well receive forms, are never
 // "/".
 func IsRequest(r *http.Request) bool {
-	if strings.HasPrefix(r.URL.Path, cwCBORPrefix) {
+	if strings.HasPrefix(r.URL.Path, cborPrefix) {
 		return true
 	}
 	if t := r.Header.Get("X-Amz-Target"); t != "" {
-		return strings.HasPrefix(t, cwTarget)
+		return strings.HasPrefix(t, targetPrefix)
 	}
 	if strings.Contains(r.Header.Get("Authorization"), "/monitoring/aws4_request") {
 		return true
@@ -84,34 +84,34 @@ func IsRequest(r *http.Request) bool {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		return mt == "application/x-www-form-urlencoded"
 	}
-	return r.Method == http.MethodGet && r.URL.Query().Get("Action") != "" && r.URL.Query().Get("Version") == cwVersion
+	return r.Method == http.MethodGet && r.URL.Query().Get("Action") != "" && r.URL.Query().Get("Version") == apiVersion
 }
 
-// cwProtocol is the wire protocol of one request.
-type cwProtocol int
+// protocol is the wire protocol of one request.
+type protocol int
 
 const (
-	cwQuery cwProtocol = iota
-	cwJSON
-	cwCBOR
+	protoQuery protocol = iota
+	protoJSON
+	protoCBOR
 )
 
-func (p cwProtocol) String() string {
+func (p protocol) String() string {
 	return [...]string{"awsQuery", "awsJson1_0", "rpc-v2-cbor"}[p]
 }
 
-func cwProtocolOf(r *http.Request) cwProtocol {
+func protocolOf(r *http.Request) protocol {
 	switch {
-	case strings.HasPrefix(r.URL.Path, cwCBORPrefix):
-		return cwCBOR
+	case strings.HasPrefix(r.URL.Path, cborPrefix):
+		return protoCBOR
 	case r.Header.Get("X-Amz-Target") != "":
-		return cwJSON
+		return protoJSON
 	}
-	return cwQuery
+	return protoQuery
 }
 
-// cwError is an error in CloudWatch's terms.
-type cwError struct {
+// apiError is an error in CloudWatch's terms.
+type apiError struct {
 	status int
 	// code is the awsQuery error code, which botocore and the Go SDK also
 	// report for the JSON and CBOR protocols, from X-Amzn-Query-Error (the
@@ -126,16 +126,16 @@ type cwError struct {
 	noQueryCode bool
 }
 
-func (e *cwError) Error() string { return e.code + ": " + e.msg }
+func (e *apiError) Error() string { return e.code + ": " + e.msg }
 
-func (e *cwError) typeName() string {
+func (e *apiError) typeName() string {
 	if e.shape != "" {
 		return e.shape
 	}
 	return e.code
 }
 
-func (e *cwError) fault() string {
+func (e *apiError) fault() string {
 	if e.status >= 500 {
 		return "Receiver"
 	}
@@ -145,55 +145,55 @@ func (e *cwError) fault() string {
 // The errors CloudWatch's model declares, with their awsQuery codes and
 // statuses; ValidationError is what CloudWatch's request validation answers
 // for malformed or out-of-range members.
-func cwErrValidation(format string, args ...any) *cwError {
-	return &cwError{status: http.StatusBadRequest, code: "ValidationError", shape: cwShapeNS + "ValidationException", msg: fmt.Sprintf(format, args...)}
+func errValidation(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "ValidationError", shape: shapeNS + "ValidationException", msg: fmt.Sprintf(format, args...)}
 }
 
-func cwErrMissing(format string, args ...any) *cwError {
-	return &cwError{status: http.StatusBadRequest, code: "MissingParameter", shape: cwShapeNS + "MissingRequiredParameterException", msg: fmt.Sprintf(format, args...)}
+func errMissing(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "MissingParameter", shape: shapeNS + "MissingRequiredParameterException", msg: fmt.Sprintf(format, args...)}
 }
 
-func cwErrInvalidValue(format string, args ...any) *cwError {
-	return &cwError{status: http.StatusBadRequest, code: "InvalidParameterValue", shape: cwShapeNS + "InvalidParameterValueException", msg: fmt.Sprintf(format, args...)}
+func errInvalidValue(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "InvalidParameterValue", shape: shapeNS + "InvalidParameterValueException", msg: fmt.Sprintf(format, args...)}
 }
 
-func cwErrCombination(format string, args ...any) *cwError {
-	return &cwError{status: http.StatusBadRequest, code: "InvalidParameterCombination", shape: cwShapeNS + "InvalidParameterCombinationException", msg: fmt.Sprintf(format, args...)}
+func errCombination(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "InvalidParameterCombination", shape: shapeNS + "InvalidParameterCombinationException", msg: fmt.Sprintf(format, args...)}
 }
 
-func cwErrNextToken(token string) *cwError {
-	return &cwError{status: http.StatusBadRequest, code: "InvalidNextToken", shape: cwShapeNS + "InvalidNextToken", msg: fmt.Sprintf("The NextToken %q is not one this operation returned.", token)}
+func errNextToken(token string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "InvalidNextToken", shape: shapeNS + "InvalidNextToken", msg: fmt.Sprintf("The NextToken %q is not one this operation returned.", token)}
 }
 
-// cwErrorOf maps any error to CloudWatch's terms. Service errors carry a
+// errorOf maps any error to CloudWatch's terms. Service errors carry a
 // kiln code; everything else is internal.
-func cwErrorOf(err error) *cwError {
-	var ce *cwError
+func errorOf(err error) *apiError {
+	var ce *apiError
 	if errors.As(err, &ce) {
 		return ce
 	}
 	msg := kiln.ErrorMessage(err)
 	switch kiln.ErrorCode(err) {
 	case kiln.EINVALID:
-		return cwErrValidation("%s", msg)
+		return errValidation("%s", msg)
 	case kiln.ENOTFOUND:
-		return &cwError{status: http.StatusNotFound, code: "ResourceNotFound", shape: cwShapeNS + "ResourceNotFound", msg: msg}
+		return &apiError{status: http.StatusNotFound, code: "ResourceNotFound", shape: shapeNS + "ResourceNotFound", msg: msg}
 	case kiln.ECONFLICT:
-		return &cwError{status: http.StatusConflict, code: "ResourceConflict", shape: cwShapeNS + "ResourceConflict", msg: msg}
+		return &apiError{status: http.StatusConflict, code: "ResourceConflict", shape: shapeNS + "ResourceConflict", msg: msg}
 	case kiln.ELIMIT:
 		// PutMetricAlarm's LimitExceededFault.
-		return &cwError{status: http.StatusBadRequest, code: "LimitExceeded", shape: cwShapeNS + "LimitExceededFault", msg: msg}
+		return &apiError{status: http.StatusBadRequest, code: "LimitExceeded", shape: shapeNS + "LimitExceededFault", msg: msg}
 	}
-	return &cwError{status: http.StatusInternalServerError, code: "InternalServiceError", shape: cwShapeNS + "InternalServiceFault", msg: msg}
+	return &apiError{status: http.StatusInternalServerError, code: "InternalServiceError", shape: shapeNS + "InternalServiceFault", msg: msg}
 }
 
-// cwOp is one operation: it reads the request's members, calls the
+// operation is one operation: it reads the request's members, calls the
 // service, and returns the result's members (nil for an operation whose
 // result is empty).
-type cwOp func(c *API, ctx context.Context, in cwParams) (cwObj, error)
+type operation func(c *API, ctx context.Context, in params) (obj, error)
 
-// cwOps are the operations Kiln implements; the rest are unknown to it.
-var cwOps = map[string]cwOp{
+// operations are the operations Kiln implements; the rest are unknown to it.
+var operations = map[string]operation{
 	"PutMetricAlarm":       (*API).putMetricAlarm,
 	"PutCompositeAlarm":    (*API).putCompositeAlarm,
 	"DescribeAlarms":       (*API).describeAlarms,
@@ -211,111 +211,111 @@ var cwOps = map[string]cwOp{
 
 // ServeHTTP answers one CloudWatch request in the protocol it came in.
 func (c *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	proto := cwProtocolOf(r)
-	reqID := cwStart(w, proto)
+	proto := protocolOf(r)
+	reqID := startResponse(w, proto)
 	op := ""
 	defer func() {
 		// A bug must cost one request, never the process.
 		if v := recover(); v != nil {
 			c.logError("cloudwatch request panicked", proto, op, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
-			cwWriteError(w, proto, reqID, &cwError{status: http.StatusInternalServerError, code: "InternalServiceError", shape: cwShapeNS + "InternalServiceFault", msg: "An internal error occurred."})
+			writeError(w, proto, reqID, &apiError{status: http.StatusInternalServerError, code: "InternalServiceError", shape: shapeNS + "InternalServiceFault", msg: "An internal error occurred."})
 		}
 	}()
 	op, out, err := c.serve(r, proto)
 	if err != nil {
-		ce := cwErrorOf(err)
+		ce := errorOf(err)
 		if ce.status >= 500 {
 			c.logError("cloudwatch request failed", proto, op, err)
 		}
-		cwWriteError(w, proto, reqID, ce)
+		writeError(w, proto, reqID, ce)
 		return
 	}
-	cwWriteResult(w, proto, reqID, op, out)
+	writeResult(w, proto, reqID, op, out)
 }
 
-// cwStart sets the headers every response carries and returns the request
+// startResponse sets the headers every response carries and returns the request
 // ID, keeping one a dispatcher in front has already chosen.
-func cwStart(w http.ResponseWriter, proto cwProtocol) string {
+func startResponse(w http.ResponseWriter, proto protocol) string {
 	h := w.Header()
 	reqID := h.Get("X-Amzn-RequestId")
 	if reqID == "" {
-		reqID = cwRequestID()
+		reqID = requestID()
 		h.Set("X-Amzn-RequestId", reqID)
 	}
-	if proto == cwCBOR {
+	if proto == protoCBOR {
 		h.Set("Smithy-Protocol", "rpc-v2-cbor")
 	}
 	return reqID
 }
 
-// cwDecompress undoes a request body's Content-Encoding: gzip, up to
+// decompress undoes a request body's Content-Encoding: gzip, up to
 // api.MaxRequestBody bytes.
-func cwDecompress(enc string, body []byte) ([]byte, error) {
+func decompress(enc string, body []byte) ([]byte, error) {
 	if !strings.EqualFold(strings.TrimSpace(enc), "gzip") {
-		return nil, cwErrValidation("Content-Encoding %q is not supported: send gzip or none.", api.Truncate(enc, 50))
+		return nil, errValidation("Content-Encoding %q is not supported: send gzip or none.", api.Truncate(enc, 50))
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
-		return nil, cwErrValidation("The request body is not valid gzip: %v.", err)
+		return nil, errValidation("The request body is not valid gzip: %v.", err)
 	}
 	out, err := io.ReadAll(io.LimitReader(zr, api.MaxRequestBody+1))
 	if err != nil {
-		return nil, cwErrValidation("The request body is not valid gzip: %v.", err)
+		return nil, errValidation("The request body is not valid gzip: %v.", err)
 	}
 	if len(out) > api.MaxRequestBody {
-		return nil, &cwError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge", msg: fmt.Sprintf("The request body is larger than %d bytes once decompressed.", api.MaxRequestBody)}
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge", msg: fmt.Sprintf("The request body is larger than %d bytes once decompressed.", api.MaxRequestBody)}
 	}
 	return out, nil
 }
 
-func (c *API) serve(r *http.Request, proto cwProtocol) (op string, out cwObj, err error) {
-	if r.Method != http.MethodPost && !(proto == cwQuery && r.Method == http.MethodGet) {
-		return "", nil, &cwError{status: http.StatusMethodNotAllowed, code: "InvalidAction", shape: "UnknownOperationException", msg: fmt.Sprintf("CloudWatch requests are POSTs, not %s.", r.Method)}
+func (c *API) serve(r *http.Request, proto protocol) (op string, out obj, err error) {
+	if r.Method != http.MethodPost && !(proto == protoQuery && r.Method == http.MethodGet) {
+		return "", nil, &apiError{status: http.StatusMethodNotAllowed, code: "InvalidAction", shape: "UnknownOperationException", msg: fmt.Sprintf("CloudWatch requests are POSTs, not %s.", r.Method)}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, api.MaxRequestBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return "", nil, &cwError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge", msg: fmt.Sprintf("The request body is larger than %d bytes.", mbe.Limit)}
+			return "", nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge", msg: fmt.Sprintf("The request body is larger than %d bytes.", mbe.Limit)}
 		}
-		return "", nil, cwErrValidation("The request body could not be read: %v.", err)
+		return "", nil, errValidation("The request body could not be read: %v.", err)
 	}
 	if enc := r.Header.Get("Content-Encoding"); enc != "" {
 		// The SDKs compress PutMetricData's bodies.
-		if body, err = cwDecompress(enc, body); err != nil {
+		if body, err = decompress(enc, body); err != nil {
 			return "", nil, err
 		}
 	}
-	var in cwParams
+	var in params
 	switch proto {
-	case cwCBOR:
-		op = strings.TrimPrefix(r.URL.Path, cwCBORPrefix)
-		in, err = cwDecodeCBOR(body)
-	case cwJSON:
+	case protoCBOR:
+		op = strings.TrimPrefix(r.URL.Path, cborPrefix)
+		in, err = decodeCBOR(body)
+	case protoJSON:
 		t := r.Header.Get("X-Amz-Target")
-		op, _ = strings.CutPrefix(t, cwTarget)
+		op, _ = strings.CutPrefix(t, targetPrefix)
 		if op == t {
-			return "", nil, cwUnknownOperation(proto, t)
+			return "", nil, unknownOperation(proto, t)
 		}
-		in, err = cwDecodeJSON(body)
+		in, err = decodeJSON(body)
 	default:
-		op, in, err = cwDecodeQuery(r.URL.RawQuery, body, r.Method == http.MethodPost)
+		op, in, err = decodeQuery(r.URL.RawQuery, body, r.Method == http.MethodPost)
 	}
-	f, ok := cwOps[op]
+	f, ok := operations[op]
 	switch {
-	case !ok && op == "" && proto == cwQuery:
+	case !ok && op == "" && proto == protoQuery:
 		if err != nil {
 			return "", nil, err
 		}
-		return "", nil, &cwError{status: http.StatusBadRequest, code: "MissingAction", msg: "The request has no Action parameter naming the operation."}
+		return "", nil, &apiError{status: http.StatusBadRequest, code: "MissingAction", msg: "The request has no Action parameter naming the operation."}
 	case !ok:
-		return op, nil, cwUnknownOperation(proto, op)
+		return op, nil, unknownOperation(proto, op)
 	case err != nil:
 		return op, nil, err
 	}
 	if need := api.AWSOpPermission(op); !api.Allowed(r.Context(), need) {
 		// As CloudWatch answers: AccessDenied, 403, in every protocol.
-		return op, nil, &cwError{status: http.StatusForbidden, code: "AccessDenied", shape: "AccessDeniedException", msg: api.DeniedMessage(r.Context(), need, "cloudwatch:"+op)}
+		return op, nil, &apiError{status: http.StatusForbidden, code: "AccessDenied", shape: "AccessDeniedException", msg: api.DeniedMessage(r.Context(), need, "cloudwatch:"+op)}
 	}
 	out, err = f(c, r.Context(), in)
 	if err == nil {
@@ -326,27 +326,27 @@ func (c *API) serve(r *http.Request, proto cwProtocol) (op string, out cwObj, er
 	return op, out, err
 }
 
-func cwUnknownOperation(proto cwProtocol, op string) *cwError {
+func unknownOperation(proto protocol, op string) *apiError {
 	if len(op) > 64 {
 		op = op[:64] + "..."
 	}
-	if proto == cwQuery {
-		return &cwError{status: http.StatusBadRequest, code: "InvalidAction", msg: fmt.Sprintf("The action %q is not valid for this endpoint: Kiln's CloudWatch API implements %s.", op, cwOpList())}
+	if proto == protoQuery {
+		return &apiError{status: http.StatusBadRequest, code: "InvalidAction", msg: fmt.Sprintf("The action %q is not valid for this endpoint: Kiln's CloudWatch API implements %s.", op, operationList())}
 	}
 	// rpc-v2-cbor answers an unknown operation with 404 by its
 	// specification; awsJson1_0 services answer 400.
 	status := http.StatusBadRequest
-	if proto == cwCBOR {
+	if proto == protoCBOR {
 		status = http.StatusNotFound
 	}
-	return &cwError{status: status, code: "UnknownOperationException", noQueryCode: true, msg: fmt.Sprintf("Unknown operation %q: Kiln's CloudWatch API implements %s.", op, cwOpList())}
+	return &apiError{status: status, code: "UnknownOperationException", noQueryCode: true, msg: fmt.Sprintf("Unknown operation %q: Kiln's CloudWatch API implements %s.", op, operationList())}
 }
 
-func cwOpList() string {
+func operationList() string {
 	return "PutMetricAlarm, DescribeAlarms, DeleteAlarms, SetAlarmState, DescribeAlarmHistory, GetMetricStatistics, GetMetricData and ListMetrics"
 }
 
-func (c *API) logError(msg string, proto cwProtocol, op string, err error) {
+func (c *API) logError(msg string, proto protocol, op string, err error) {
 	if c.Logger != nil {
 		c.Logger.Error(msg, "protocol", proto.String(), "operation", op, "err", err)
 	}
@@ -370,8 +370,8 @@ func (c *API) alarmArn(name string) string {
 	return fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", region, account, name)
 }
 
-// cwRequestID returns a random UUID, the form of AWS request IDs.
-func cwRequestID() string {
+// requestID returns a random UUID, the form of AWS request IDs.
+func requestID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
@@ -379,43 +379,43 @@ func cwRequestID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-func cwWriteResult(w http.ResponseWriter, proto cwProtocol, reqID, op string, out cwObj) {
+func writeResult(w http.ResponseWriter, proto protocol, reqID, op string, out obj) {
 	var (
 		body []byte
 		ct   string
 	)
 	switch proto {
-	case cwCBOR:
-		body, ct = cwEncodeCBOR(out), "application/cbor"
-	case cwJSON:
-		body, ct = cwEncodeJSON(out), "application/x-amz-json-1.0"
+	case protoCBOR:
+		body, ct = encodeCBOR(out), "application/cbor"
+	case protoJSON:
+		body, ct = encodeJSON(out), "application/x-amz-json-1.0"
 	default:
-		body, ct = cwEncodeQueryResult(op, reqID, out), "text/xml"
+		body, ct = encodeQueryResult(op, reqID, out), "text/xml"
 	}
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
 }
 
-func cwWriteError(w http.ResponseWriter, proto cwProtocol, reqID string, e *cwError) {
+func writeError(w http.ResponseWriter, proto protocol, reqID string, e *apiError) {
 	h := w.Header()
 	var body []byte
 	switch proto {
-	case cwCBOR, cwJSON:
+	case protoCBOR, protoJSON:
 		if !e.noQueryCode {
 			h.Set("X-Amzn-Query-Error", e.code+";"+e.fault())
 		}
 		h.Set("X-Amzn-ErrorType", e.typeName())
-		o := cwObj{{"__type", e.typeName()}, {"message", e.msg}}
-		if proto == cwCBOR {
-			body = cwEncodeCBOR(o)
+		o := obj{{"__type", e.typeName()}, {"message", e.msg}}
+		if proto == protoCBOR {
+			body = encodeCBOR(o)
 			h.Set("Content-Type", "application/cbor")
 		} else {
-			body = cwEncodeJSON(o)
+			body = encodeJSON(o)
 			h.Set("Content-Type", "application/x-amz-json-1.0")
 		}
 	default:
-		body = cwEncodeQueryError(reqID, e)
+		body = encodeQueryError(reqID, e)
 		h.Set("Content-Type", "text/xml")
 	}
 	w.WriteHeader(e.status)
@@ -424,39 +424,39 @@ func cwWriteError(w http.ResponseWriter, proto cwProtocol, reqID string, e *cwEr
 
 // CloudWatch's limits, from its API model.
 const (
-	cwMaxAlarmNames    = 100
-	cwMaxDimensions    = 30
-	cwMaxRecords       = 100
-	cwDefaultRecords   = 50
-	cwMaxStatistics    = 5
-	cwMaxExtendedStats = 10
-	cwMaxMetricQueries = 500
-	cwListMetricsPage  = 500
+	maxAlarmNames    = 100
+	maxDimensions    = 30
+	maxRecords       = 100
+	defaultRecords   = 50
+	maxStatistics    = 5
+	maxExtendedStats = 10
+	maxMetricQueries = 500
+	listMetricsPage  = 500
 )
 
-// cwUnsupported is a member of a request that Kiln does not implement. A
+// unsupportedMember is a member of a request that Kiln does not implement. A
 // request using one is refused rather than stored without it.
-type cwUnsupported struct{ member, why string }
+type unsupportedMember struct{ member, why string }
 
 const (
-	cwNoActions     = "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"
-	cwNoSuppression = "action suppression is not supported by Kiln, whose alarms have no actions"
+	noActions     = "alarm actions are not supported by Kiln: its alarms act by rolling back the deployments that watch them"
+	noSuppression = "action suppression is not supported by Kiln, whose alarms have no actions"
 )
 
-// cwRefuse refuses a request that uses one of the members listed.
-func cwRefuse(in cwParams, unsupported []cwUnsupported) error {
+// refuse refuses a request that uses one of the members listed.
+func refuse(in params, unsupported []unsupportedMember) error {
 	for _, u := range unsupported {
 		if in.has(u.member) {
-			return cwErrValidation("%s: %s.", u.member, u.why)
+			return errValidation("%s: %s.", u.member, u.why)
 		}
 	}
 	return nil
 }
 
-// cwCheckEnum accepts "" (absent) or one of the values.
-func cwCheckEnum(member, v string, values ...string) error {
+// checkEnum accepts "" (absent) or one of the values.
+func checkEnum(member, v string, values ...string) error {
 	if v == "" || slices.Contains(values, v) {
 		return nil
 	}
-	return cwErrValidation("%s %q is not one of %s.", member, v, strings.Join(values, ", "))
+	return errValidation("%s %q is not one of %s.", member, v, strings.Join(values, ", "))
 }

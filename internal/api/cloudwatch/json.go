@@ -9,51 +9,51 @@ import (
 	"time"
 )
 
-func cwDecodeJSON(body []byte) (cwParams, error) {
+func decodeJSON(body []byte) (params, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return newCWParams(map[string]any{}, false), nil
+		return newParams(map[string]any{}, false), nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return cwParams{}, cwErrValidation("The request body is not valid JSON: %v.", err)
+		return params{}, errValidation("The request body is not valid JSON: %v.", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return cwParams{}, cwErrValidation("The request body has data after its JSON value.")
+		return params{}, errValidation("The request body has data after its JSON value.")
 	}
 	switch m := v.(type) {
 	case map[string]any:
-		return newCWParams(m, false), nil
+		return newParams(m, false), nil
 	case nil:
-		return newCWParams(map[string]any{}, false), nil
+		return newParams(map[string]any{}, false), nil
 	}
-	return cwParams{}, cwErrValidation("The request body must be a JSON object of the operation's members, not %s.", cwDescribe(v))
+	return params{}, errValidation("The request body must be a JSON object of the operation's members, not %s.", describe(v))
 }
 
-func cwToJSON(v any) any {
+func toJSON(v any) any {
 	switch v := v.(type) {
-	case cwObj:
+	case obj:
 		m := make(map[string]any, len(v))
 		for _, e := range v {
-			m[e.k] = cwToJSON(e.v)
+			m[e.k] = toJSON(e.v)
 		}
 		return m
-	case cwMap:
+	case mapMember:
 		m := make(map[string]any, len(v))
 		for _, e := range v {
-			m[e.k] = cwToJSON(e.v)
+			m[e.k] = toJSON(e.v)
 		}
 		return m
 	case []any:
 		l := make([]any, len(v))
 		for i, e := range v {
-			l[i] = cwToJSON(e)
+			l[i] = toJSON(e)
 		}
 		return l
 	case float64:
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return cwFormatFloat(v)
+			return formatFloat(v)
 		}
 		return v
 	case time.Time:
@@ -62,11 +62,11 @@ func cwToJSON(v any) any {
 	return v
 }
 
-func cwEncodeJSON(o cwObj) []byte {
+func encodeJSON(o obj) []byte {
 	if o == nil {
-		o = cwObj{}
+		o = obj{}
 	}
-	b, err := json.Marshal(cwToJSON(o))
+	b, err := json.Marshal(toJSON(o))
 	if err != nil {
 		// Every leaf is a string, number, boolean or timestamp, which
 		// always marshal.

@@ -14,25 +14,25 @@ import (
 func dimensionList(dims []kiln.Dimension) []any {
 	l := make([]any, len(dims))
 	for i, d := range dims {
-		l[i] = cwObj{{"Name", d.Name}, {"Value", d.Value}}
+		l[i] = obj{{"Name", d.Name}, {"Value", d.Value}}
 	}
 	return l
 }
 
-// cwMetricSpec is a metric and a period of it, as GetMetricStatistics and
+// metricSpec is a metric and a period of it, as GetMetricStatistics and
 // GetMetricData's MetricStat name them.
-type cwMetricSpec struct {
+type metricSpec struct {
 	namespace, metricName string
 	dims                  []kiln.Dimension
 	period                int
 	unit                  string
 }
 
-func cwReadMetricSpec(m cwParams, periodMember string, period int, hasPeriod bool, unit string) (cwMetricSpec, error) {
-	s := cwMetricSpec{
+func readMetricSpec(m params, periodMember string, period int, hasPeriod bool, unit string) (metricSpec, error) {
+	s := metricSpec{
 		namespace:  m.str("Namespace"),
 		metricName: m.str("MetricName"),
-		dims:       cwReadDimensions(m, "Dimensions", true),
+		dims:       readDimensions(m, "Dimensions", true),
 		period:     period,
 		unit:       unit,
 	}
@@ -41,15 +41,15 @@ func cwReadMetricSpec(m cwParams, periodMember string, period int, hasPeriod boo
 	}
 	switch {
 	case s.namespace == "":
-		return s, cwErrValidation("%s is required.", m.name("Namespace"))
+		return s, errValidation("%s is required.", m.name("Namespace"))
 	case s.metricName == "":
-		return s, cwErrValidation("%s is required.", m.name("MetricName"))
-	case len(s.dims) > cwMaxDimensions:
-		return s, cwErrValidation("%s has %d entries; at most %d are allowed.", m.name("Dimensions"), len(s.dims), cwMaxDimensions)
+		return s, errValidation("%s is required.", m.name("MetricName"))
+	case len(s.dims) > maxDimensions:
+		return s, errValidation("%s has %d entries; at most %d are allowed.", m.name("Dimensions"), len(s.dims), maxDimensions)
 	case !hasPeriod:
-		return s, cwErrValidation("%s is required.", periodMember)
-	case unit != "" && !cwIsStandardUnit(unit):
-		return s, cwErrValidation("Unit %q is not one of CloudWatch's standard units.", unit)
+		return s, errValidation("%s is required.", periodMember)
+	case unit != "" && !isStandardUnit(unit):
+		return s, errValidation("Unit %q is not one of CloudWatch's standard units.", unit)
 	}
 	return s, nil
 }
@@ -57,8 +57,8 @@ func cwReadMetricSpec(m cwParams, periodMember string, period int, hasPeriod boo
 // query asks the service for one statistic of the metric. Kiln records each
 // metric in one unit, so asking for another unit finds no data, as in
 // CloudWatch.
-func (c *API) query(ctx context.Context, s cwMetricSpec, stat string, start, end time.Time) ([]kiln.Datapoint, error) {
-	if s.unit != "" && s.unit != cwMetricUnit(s.metricName) {
+func (c *API) query(ctx context.Context, s metricSpec, stat string, start, end time.Time) ([]kiln.Datapoint, error) {
+	if s.unit != "" && s.unit != metricUnit(s.metricName) {
 		return nil, nil
 	}
 	return c.Service.GetMetricStatistics(ctx, kiln.MetricQuery{
@@ -67,47 +67,47 @@ func (c *API) query(ctx context.Context, s cwMetricSpec, stat string, start, end
 	})
 }
 
-func (c *API) getMetricStatistics(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) getMetricStatistics(ctx context.Context, in params) (obj, error) {
 	period, hasPeriod := in.int("Period")
 	start, hasStart := in.time("StartTime")
 	end, hasEnd := in.time("EndTime")
 	stats := in.strs("Statistics")
 	ext := in.strs("ExtendedStatistics")
-	spec, err := cwReadMetricSpec(in, "Period", period, hasPeriod, in.str("Unit"))
+	spec, err := readMetricSpec(in, "Period", period, hasPeriod, in.str("Unit"))
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case !hasStart:
-		return nil, cwErrValidation("StartTime is required.")
+		return nil, errValidation("StartTime is required.")
 	case !hasEnd:
-		return nil, cwErrValidation("EndTime is required.")
+		return nil, errValidation("EndTime is required.")
 	case !start.Before(end):
-		return nil, cwErrInvalidValue("The parameter StartTime must be less than the parameter EndTime.")
+		return nil, errInvalidValue("The parameter StartTime must be less than the parameter EndTime.")
 	case len(stats) == 0 && len(ext) == 0:
-		return nil, cwErrMissing("Specify Statistics or ExtendedStatistics.")
+		return nil, errMissing("Specify Statistics or ExtendedStatistics.")
 	case len(stats) > 0 && len(ext) > 0:
-		return nil, cwErrCombination("Specify Statistics or ExtendedStatistics, not both.")
-	case len(stats) > cwMaxStatistics:
-		return nil, cwErrValidation("Statistics has %d entries; at most %d are allowed.", len(stats), cwMaxStatistics)
-	case len(ext) > cwMaxExtendedStats:
-		return nil, cwErrValidation("ExtendedStatistics has %d entries; at most %d are allowed.", len(ext), cwMaxExtendedStats)
+		return nil, errCombination("Specify Statistics or ExtendedStatistics, not both.")
+	case len(stats) > maxStatistics:
+		return nil, errValidation("Statistics has %d entries; at most %d are allowed.", len(stats), maxStatistics)
+	case len(ext) > maxExtendedStats:
+		return nil, errValidation("ExtendedStatistics has %d entries; at most %d are allowed.", len(ext), maxExtendedStats)
 	}
 	for i, s := range stats {
 		if !kiln.ValidStatistic(s) {
-			return nil, cwErrValidation("Statistics[%d] %q is not one of SampleCount, Average, Sum, Minimum, Maximum.", i, s)
+			return nil, errValidation("Statistics[%d] %q is not one of SampleCount, Average, Sum, Minimum, Maximum.", i, s)
 		}
 	}
 	for i, s := range ext {
 		if _, ok := kiln.ParsePercentile(s); !ok {
-			return nil, cwErrInvalidValue("ExtendedStatistics[%d] %q is not a percentile such as p99 or p99.9 (the only extended statistics Kiln computes).", i, s)
+			return nil, errInvalidValue("ExtendedStatistics[%d] %q is not a percentile such as p99 or p99.9 (the only extended statistics Kiln computes).", i, s)
 		}
 	}
 
 	type point struct {
 		t    time.Time
-		vals cwObj
-		ext  cwMap
+		vals obj
+		ext  mapMember
 	}
 	byTime := map[int64]*point{}
 	for _, stat := range append(slices.Clone(stats), ext...) {
@@ -125,7 +125,7 @@ func (c *API) getMetricStatistics(ctx context.Context, in cwParams) (cwObj, erro
 			if kiln.ValidStatistic(stat) {
 				p.vals.add(stat, dp.Value)
 			} else {
-				p.ext = append(p.ext, cwKV{stat, dp.Value})
+				p.ext = append(p.ext, kv{stat, dp.Value})
 			}
 		}
 	}
@@ -134,10 +134,10 @@ func (c *API) getMetricStatistics(ctx context.Context, in cwParams) (cwObj, erro
 		points = append(points, p)
 	}
 	slices.SortFunc(points, func(a, b *point) int { return a.t.Compare(b.t) })
-	unit := cwMetricUnit(spec.metricName)
+	unit := metricUnit(spec.metricName)
 	l := make([]any, len(points))
 	for i, p := range points {
-		o := cwObj{{"Timestamp", p.t}}
+		o := obj{{"Timestamp", p.t}}
 		o = append(o, p.vals...)
 		if len(p.ext) > 0 {
 			o.add("ExtendedStatistics", p.ext)
@@ -145,12 +145,12 @@ func (c *API) getMetricStatistics(ctx context.Context, in cwParams) (cwObj, erro
 		o.add("Unit", unit)
 		l[i] = o
 	}
-	return cwObj{{"Label", spec.metricName}, {"Datapoints", l}}, nil
+	return obj{{"Label", spec.metricName}, {"Datapoints", l}}, nil
 }
 
-var cwMetricQueryIDRE = regexp.MustCompile(`^[a-z][a-zA-Z0-9_]*$`)
+var metricQueryIDRE = regexp.MustCompile(`^[a-z][a-zA-Z0-9_]*$`)
 
-func (c *API) getMetricData(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) getMetricData(ctx context.Context, in params) (obj, error) {
 	start, hasStart := in.time("StartTime")
 	end, hasEnd := in.time("EndTime")
 	scanBy := in.str("ScanBy")
@@ -162,23 +162,23 @@ func (c *API) getMetricData(ctx context.Context, in cwParams) (cwObj, error) {
 	}
 	switch {
 	case !hasStart:
-		return nil, cwErrValidation("StartTime is required.")
+		return nil, errValidation("StartTime is required.")
 	case !hasEnd:
-		return nil, cwErrValidation("EndTime is required.")
+		return nil, errValidation("EndTime is required.")
 	case !start.Before(end):
-		return nil, cwErrValidation("The parameter StartTime must be less than the parameter EndTime.")
+		return nil, errValidation("The parameter StartTime must be less than the parameter EndTime.")
 	case len(queries) == 0:
-		return nil, cwErrValidation("MetricDataQueries is required: give at least one query.")
-	case len(queries) > cwMaxMetricQueries:
-		return nil, cwErrValidation("MetricDataQueries has %d entries; at most %d are allowed.", len(queries), cwMaxMetricQueries)
+		return nil, errValidation("MetricDataQueries is required: give at least one query.")
+	case len(queries) > maxMetricQueries:
+		return nil, errValidation("MetricDataQueries has %d entries; at most %d are allowed.", len(queries), maxMetricQueries)
 	}
-	if err := cwCheckEnum("ScanBy", scanBy, "TimestampDescending", "TimestampAscending"); err != nil {
+	if err := checkEnum("ScanBy", scanBy, "TimestampDescending", "TimestampAscending"); err != nil {
 		return nil, err
 	}
 
 	type plan struct {
 		id, label, stat string
-		spec            cwMetricSpec
+		spec            metricSpec
 		ret             bool
 	}
 	plans := make([]plan, 0, len(queries))
@@ -193,13 +193,13 @@ func (c *API) getMetricData(ctx context.Context, in cwParams) (cwObj, error) {
 		}
 		switch {
 		case p.id == "":
-			return nil, cwErrValidation("%s is required.", q.name("Id"))
-		case !cwMetricQueryIDRE.MatchString(p.id) || len(p.id) > 255:
-			return nil, cwErrValidation("%s %q must start with a lower-case letter and hold only letters, digits and underscores.", q.name("Id"), p.id)
+			return nil, errValidation("%s is required.", q.name("Id"))
+		case !metricQueryIDRE.MatchString(p.id) || len(p.id) > 255:
+			return nil, errValidation("%s %q must start with a lower-case letter and hold only letters, digits and underscores.", q.name("Id"), p.id)
 		case seen[p.id]:
-			return nil, cwErrValidation("%s %q is used by more than one query.", q.name("Id"), p.id)
+			return nil, errValidation("%s %q is used by more than one query.", q.name("Id"), p.id)
 		case q.has("Expression"):
-			return nil, cwErrValidation("%s (Id %q): metric math Expression is not supported by Kiln; query each metric with MetricStat.", q.name("Expression"), p.id)
+			return nil, errValidation("%s (Id %q): metric math Expression is not supported by Kiln; query each metric with MetricStat.", q.name("Expression"), p.id)
 		}
 		seen[p.id] = true
 		ms, ok := q.sub("MetricStat")
@@ -207,7 +207,7 @@ func (c *API) getMetricData(ctx context.Context, in cwParams) (cwObj, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, cwErrValidation("%s is required (Id %q).", q.name("MetricStat"), p.id)
+			return nil, errValidation("%s is required (Id %q).", q.name("MetricStat"), p.id)
 		}
 		period, hasPeriod := ms.int("Period")
 		p.stat = ms.str("Stat")
@@ -217,14 +217,14 @@ func (c *API) getMetricData(ctx context.Context, in cwParams) (cwObj, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, cwErrValidation("%s is required.", ms.name("Metric"))
+			return nil, errValidation("%s is required.", ms.name("Metric"))
 		}
-		spec, err := cwReadMetricSpec(m, ms.name("Period"), period, hasPeriod, unit)
+		spec, err := readMetricSpec(m, ms.name("Period"), period, hasPeriod, unit)
 		if err != nil {
 			return nil, err
 		}
 		if _, pct := kiln.ParsePercentile(p.stat); !pct && !kiln.ValidStatistic(p.stat) {
-			return nil, cwErrValidation("%s %q is not one of SampleCount, Average, Sum, Minimum, Maximum or a percentile such as p99.", ms.name("Stat"), p.stat)
+			return nil, errValidation("%s %q is not one of SampleCount, Average, Sum, Minimum, Maximum or a percentile such as p99.", ms.name("Stat"), p.stat)
 		}
 		p.spec = spec
 		if p.label == "" {
@@ -254,18 +254,18 @@ func (c *API) getMetricData(ctx context.Context, in cwParams) (cwObj, error) {
 		for i, dp := range dps {
 			ts[i], vs[i] = dp.Timestamp, dp.Value
 		}
-		results = append(results, cwObj{
+		results = append(results, obj{
 			{"Id", p.id}, {"Label", p.label}, {"Timestamps", ts}, {"Values", vs},
 			{"StatusCode", "Complete"}, {"Messages", []any{}},
 		})
 	}
-	return cwObj{{"MetricDataResults", results}, {"Messages", []any{}}}, nil
+	return obj{{"MetricDataResults", results}, {"Messages", []any{}}}, nil
 }
 
-func (c *API) listMetrics(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) listMetrics(ctx context.Context, in params) (obj, error) {
 	namespace := in.str("Namespace")
 	metricName := in.str("MetricName")
-	dims := cwReadDimensions(in, "Dimensions", false)
+	dims := readDimensions(in, "Dimensions", false)
 	token := in.str("NextToken")
 	recent := in.str("RecentlyActive")
 	in.bool("IncludeLinkedAccounts")
@@ -273,18 +273,18 @@ func (c *API) listMetrics(ctx context.Context, in cwParams) (cwObj, error) {
 	if err := in.err(); err != nil {
 		return nil, err
 	}
-	if len(dims) > cwMaxDimensions {
-		return nil, cwErrValidation("Dimensions has %d entries; at most %d are allowed.", len(dims), cwMaxDimensions)
+	if len(dims) > maxDimensions {
+		return nil, errValidation("Dimensions has %d entries; at most %d are allowed.", len(dims), maxDimensions)
 	}
-	if err := cwCheckEnum("RecentlyActive", recent, "PT3H"); err != nil {
+	if err := checkEnum("RecentlyActive", recent, "PT3H"); err != nil {
 		return nil, err
 	}
 	offset := 0
 	if token != "" {
-		s, ok := cwDecodeToken("metrics", token)
+		s, ok := decodeToken("metrics", token)
 		n, err := strconv.Atoi(s)
 		if !ok || err != nil || n < 0 {
-			return nil, cwErrNextToken(token)
+			return nil, errNextToken(token)
 		}
 		offset = n
 	}
@@ -297,21 +297,21 @@ func (c *API) listMetrics(ctx context.Context, in cwParams) (cwObj, error) {
 	}
 	page := metrics[offset:]
 	next := ""
-	if len(page) > cwListMetricsPage {
-		page = page[:cwListMetricsPage]
-		next = cwEncodeToken("metrics", strconv.Itoa(offset+cwListMetricsPage))
+	if len(page) > listMetricsPage {
+		page = page[:listMetricsPage]
+		next = encodeToken("metrics", strconv.Itoa(offset+listMetricsPage))
 	}
 	l := make([]any, len(page))
 	for i, m := range page {
-		l[i] = cwObj{{"Namespace", m.Namespace}, {"MetricName", m.MetricName}, {"Dimensions", dimensionList(m.Dimensions)}}
+		l[i] = obj{{"Namespace", m.Namespace}, {"MetricName", m.MetricName}, {"Dimensions", dimensionList(m.Dimensions)}}
 	}
-	out := cwObj{{"Metrics", l}}
+	out := obj{{"Metrics", l}}
 	out.addStr("NextToken", next)
 	return out, nil
 }
 
-// cwReadDimensions reads a list of Dimension (needValue) or DimensionFilter.
-func cwReadDimensions(in cwParams, member string, needValue bool) []kiln.Dimension {
+// readDimensions reads a list of Dimension (needValue) or DimensionFilter.
+func readDimensions(in params, member string, needValue bool) []kiln.Dimension {
 	ds := in.structs(member)
 	if len(ds) == 0 {
 		return nil
@@ -321,18 +321,18 @@ func cwReadDimensions(in cwParams, member string, needValue bool) []kiln.Dimensi
 		dim := kiln.Dimension{Name: d.str("Name"), Value: d.str("Value")}
 		switch {
 		case dim.Name == "":
-			in.fail(cwErrValidation("%s is required.", d.name("Name")))
+			in.fail(errValidation("%s is required.", d.name("Name")))
 		case needValue && dim.Value == "":
-			in.fail(cwErrValidation("%s is required.", d.name("Value")))
+			in.fail(errValidation("%s is required.", d.name("Value")))
 		}
 		out = append(out, dim)
 	}
 	return out
 }
 
-// cwMetricUnit is the CloudWatch unit of one of Kiln's metrics: its latencies
+// metricUnit is the CloudWatch unit of one of Kiln's metrics: its latencies
 // are in microseconds, its counts have none.
-func cwMetricUnit(metricName string) string {
+func metricUnit(metricName string) string {
 	switch metricName {
 	case "ModelLatency", "OverheadLatency":
 		return "Microseconds"
@@ -340,8 +340,8 @@ func cwMetricUnit(metricName string) string {
 	return "None"
 }
 
-// cwIsStandardUnit reports whether u is one of CloudWatch's StandardUnit values.
-func cwIsStandardUnit(u string) bool {
+// isStandardUnit reports whether u is one of CloudWatch's StandardUnit values.
+func isStandardUnit(u string) bool {
 	switch u {
 	case "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
 		"Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
@@ -353,16 +353,16 @@ func cwIsStandardUnit(u string) bool {
 	return false
 }
 
-func (c *API) putMetricData(ctx context.Context, in cwParams) (cwObj, error) {
+func (c *API) putMetricData(ctx context.Context, in params) (obj, error) {
 	namespace := in.str("Namespace")
 	if in.has("EntityMetricData") {
-		return nil, cwErrValidation("EntityMetricData: entities are not supported by Kiln; use MetricData.")
+		return nil, errValidation("EntityMetricData: entities are not supported by Kiln; use MetricData.")
 	}
 	var data []kiln.MetricDatum
 	for _, m := range in.structs("MetricData") {
 		d := kiln.MetricDatum{
 			MetricName: m.str("MetricName"),
-			Dimensions: cwReadDimensions(m, "Dimensions", true),
+			Dimensions: readDimensions(m, "Dimensions", true),
 			Unit:       m.str("Unit"),
 			Values:     m.floats("Values"),
 			Counts:     m.floats("Counts"),
@@ -381,8 +381,8 @@ func (c *API) putMetricData(ctx context.Context, in cwParams) (cwObj, error) {
 			set.Maximum, _ = s.float("Maximum")
 			d.StatisticValues = &set
 		}
-		if d.Unit != "" && !cwIsStandardUnit(d.Unit) {
-			return nil, cwErrValidation("%s.Unit %q is not one of CloudWatch's standard units.", m.path, d.Unit)
+		if d.Unit != "" && !isStandardUnit(d.Unit) {
+			return nil, errValidation("%s.Unit %q is not one of CloudWatch's standard units.", m.path, d.Unit)
 		}
 		data = append(data, d)
 	}
@@ -392,7 +392,7 @@ func (c *API) putMetricData(ctx context.Context, in cwParams) (cwObj, error) {
 	if err := c.Service.PutMetricData(ctx, namespace, data); err != nil {
 		if kiln.ErrorCode(err) == kiln.EINVALID {
 			// PutMetricData's errors are InvalidParameterValue.
-			return nil, &cwError{status: http.StatusBadRequest, code: "InvalidParameterValue", shape: cwShapeNS + "InvalidParameterValueException", msg: kiln.ErrorMessage(err)}
+			return nil, &apiError{status: http.StatusBadRequest, code: "InvalidParameterValue", shape: shapeNS + "InvalidParameterValueException", msg: kiln.ErrorMessage(err)}
 		}
 		return nil, err
 	}

@@ -7,11 +7,11 @@ import (
 
 // Paging tokens are opaque to clients: the kind of listing and where the
 // next page starts.
-func cwEncodeToken(kind, pos string) string {
+func encodeToken(kind, pos string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + pos))
 }
 
-func cwDecodeToken(kind, token string) (string, bool) {
+func decodeToken(kind, token string) (string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
 		return "", false

@@ -14,76 +14,76 @@ import (
 // Limits on awsQuery parameter names, so that a hostile form cannot build
 // an absurdly deep tree.
 const (
-	cwMaxQueryDepth = 16
-	cwMaxListIndex  = 100000
+	maxQueryDepth = 16
+	maxListIndex  = 100000
 )
 
-// cwDecodeQuery reads an awsQuery request: Action, Version, and members
+// decodeQuery reads an awsQuery request: Action, Version, and members
 // flattened into names such as Dimensions.member.1.Name, from the URL query
 // and (for POST) the form body.
-func cwDecodeQuery(rawQuery string, body []byte, post bool) (op string, in cwParams, err error) {
+func decodeQuery(rawQuery string, body []byte, post bool) (op string, in params, err error) {
 	vals, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return "", cwParams{}, cwErrValidation("The URL query is not valid: %v.", err)
+		return "", params{}, errValidation("The URL query is not valid: %v.", err)
 	}
 	if post && len(body) > 0 {
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			return vals.Get("Action"), cwParams{}, cwErrValidation("The request body is not a valid form: %v.", err)
+			return vals.Get("Action"), params{}, errValidation("The request body is not a valid form: %v.", err)
 		}
 		for k, v := range form {
 			vals[k] = append(vals[k], v...)
 		}
 	}
 	op = vals.Get("Action")
-	root := &cwQNode{}
+	root := &queryNode{}
 	for k, vs := range vals {
 		if k == "Action" || k == "Version" || strings.HasPrefix(k, "X-Amz-") {
 			continue
 		}
 		if err := root.set(k, vs[0]); err != nil {
-			return op, cwParams{}, err
+			return op, params{}, err
 		}
 	}
 	m, err := root.tree("")
 	if err != nil {
-		return op, cwParams{}, err
+		return op, params{}, err
 	}
 	tm, ok := m.(map[string]any)
 	if !ok {
 		tm = map[string]any{}
 	}
-	return op, newCWParams(tm, true), nil
+	return op, newParams(tm, true), nil
 }
 
-// cwQNode is a node of the awsQuery parameter tree under construction.
-type cwQNode struct {
+// queryNode is a node of the awsQuery parameter tree under construction.
+type queryNode struct {
 	value   *string
-	fields  map[string]*cwQNode
-	members map[int]*cwQNode
+	fields  map[string]*queryNode
+	members map[int]*queryNode
 }
 
-func (n *cwQNode) set(key, value string) error {
+func (n *queryNode) set(key, value string) error {
 	parts := strings.Split(key, ".")
-	if len(parts) > cwMaxQueryDepth {
-		return cwErrValidation("Parameter %q is nested deeper than %d levels.", key, cwMaxQueryDepth)
+	if len(parts) > maxQueryDepth {
+		return errValidation("Parameter %q is nested deeper than %d levels.", key, maxQueryDepth)
 	}
 	for i := 0; i < len(parts); i++ {
 		part := parts[i]
 		if part == "" {
-			return cwErrValidation("Parameter %q has an empty name segment.", key)
+			return errValidation("Parameter %q has an empty name segment.", key)
 		}
 		if part == "member" && i+1 < len(parts) {
 			idx, err := strconv.Atoi(parts[i+1])
-			if err != nil || idx < 1 || idx > cwMaxListIndex {
-				return cwErrValidation("Parameter %q: a list index must be a number from 1 to %d.", key, cwMaxListIndex)
+			if err != nil || idx < 1 || idx > maxListIndex {
+				return errValidation("Parameter %q: a list index must be a number from 1 to %d.", key, maxListIndex)
 			}
 			if n.members == nil {
-				n.members = map[int]*cwQNode{}
+				n.members = map[int]*queryNode{}
 			}
 			c := n.members[idx]
 			if c == nil {
-				c = &cwQNode{}
+				c = &queryNode{}
 				n.members[idx] = c
 			}
 			n = c
@@ -91,11 +91,11 @@ func (n *cwQNode) set(key, value string) error {
 			continue
 		}
 		if n.fields == nil {
-			n.fields = map[string]*cwQNode{}
+			n.fields = map[string]*queryNode{}
 		}
 		c := n.fields[part]
 		if c == nil {
-			c = &cwQNode{}
+			c = &queryNode{}
 			n.fields[part] = c
 		}
 		n = c
@@ -105,11 +105,11 @@ func (n *cwQNode) set(key, value string) error {
 	return nil
 }
 
-func (n *cwQNode) tree(path string) (any, error) {
+func (n *queryNode) tree(path string) (any, error) {
 	// A value beside members is allowed only when empty: botocore sends
 	// "AlarmNames=" for an empty list.
 	if n.fields != nil && n.members != nil || (n.fields != nil || n.members != nil) && n.value != nil && *n.value != "" {
-		return nil, cwErrValidation("Parameter %q is given both as a value and as a structure or list.", path)
+		return nil, errValidation("Parameter %q is given both as a value and as a structure or list.", path)
 	}
 	switch {
 	case n.members != nil:
@@ -147,30 +147,30 @@ func (n *cwQNode) tree(path string) (any, error) {
 	return map[string]any{}, nil
 }
 
-func cwWriteXML(b *bytes.Buffer, name string, v any) {
+func writeXML(b *bytes.Buffer, name string, v any) {
 	b.WriteString("<" + name + ">")
 	switch v := v.(type) {
-	case cwObj:
+	case obj:
 		for _, e := range v {
-			cwWriteXML(b, e.k, e.v)
+			writeXML(b, e.k, e.v)
 		}
-	case cwMap:
+	case mapMember:
 		for _, e := range v {
 			b.WriteString("<entry>")
-			cwWriteXML(b, "key", e.k)
-			cwWriteXML(b, "value", e.v)
+			writeXML(b, "key", e.k)
+			writeXML(b, "value", e.v)
 			b.WriteString("</entry>")
 		}
 	case []any:
 		for _, e := range v {
-			cwWriteXML(b, "member", e)
+			writeXML(b, "member", e)
 		}
 	case string:
 		xml.EscapeText(b, []byte(v))
 	case int:
 		b.WriteString(strconv.Itoa(v))
 	case float64:
-		b.WriteString(cwFormatFloat(v))
+		b.WriteString(formatFloat(v))
 	case bool:
 		b.WriteString(strconv.FormatBool(v))
 	case time.Time:
@@ -179,24 +179,24 @@ func cwWriteXML(b *bytes.Buffer, name string, v any) {
 	b.WriteString("</" + name + ">")
 }
 
-func cwEncodeQueryResult(op, reqID string, out cwObj) []byte {
+func encodeQueryResult(op, reqID string, out obj) []byte {
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
-	b.WriteString("<" + op + "Response xmlns=\"" + cwXMLNS + "\">")
+	b.WriteString("<" + op + "Response xmlns=\"" + xmlns + "\">")
 	if out != nil {
-		cwWriteXML(&b, op+"Result", out)
+		writeXML(&b, op+"Result", out)
 	}
-	cwWriteXML(&b, "ResponseMetadata", cwObj{{"RequestId", reqID}})
+	writeXML(&b, "ResponseMetadata", obj{{"RequestId", reqID}})
 	b.WriteString("</" + op + "Response>")
 	return b.Bytes()
 }
 
-func cwEncodeQueryError(reqID string, e *cwError) []byte {
+func encodeQueryError(reqID string, e *apiError) []byte {
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
-	b.WriteString("<ErrorResponse xmlns=\"" + cwXMLNS + "\">")
-	cwWriteXML(&b, "Error", cwObj{{"Type", e.fault()}, {"Code", e.code}, {"Message", e.msg}})
-	cwWriteXML(&b, "RequestId", reqID)
+	b.WriteString("<ErrorResponse xmlns=\"" + xmlns + "\">")
+	writeXML(&b, "Error", obj{{"Type", e.fault()}, {"Code", e.code}, {"Message", e.msg}})
+	writeXML(&b, "RequestId", reqID)
 	b.WriteString("</ErrorResponse>")
 	return b.Bytes()
 }

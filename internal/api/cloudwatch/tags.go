@@ -9,8 +9,8 @@ import (
 	"github.com/kiln-serve/kiln/internal/api"
 )
 
-// cwReadTags reads the Tags member.
-func cwReadTags(in cwParams) []kiln.Tag {
+// readTags reads the Tags member.
+func readTags(in params) []kiln.Tag {
 	var tags []kiln.Tag
 	for _, t := range in.structs("Tags") {
 		tags = append(tags, kiln.Tag{Key: t.str("Key"), Value: t.str("Value")})
@@ -18,55 +18,55 @@ func cwReadTags(in cwParams) []kiln.Tag {
 	return tags
 }
 
-// cwTagsTarget reads ResourceARN, which must name an alarm.
-func cwTagsTarget(in cwParams) (string, error) {
+// tagsTarget reads ResourceARN, which must name an alarm.
+func tagsTarget(in params) (string, error) {
 	arn := in.str("ResourceARN")
 	if err := in.err(); err != nil {
 		return "", err
 	}
 	switch {
 	case arn == "":
-		return "", cwErrMissing("ResourceARN is required.")
+		return "", errMissing("ResourceARN is required.")
 	case !strings.HasPrefix(arn, "arn:aws:cloudwatch:"):
-		return "", cwErrValidation("ResourceARN %q is not a CloudWatch alarm's ARN (arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME).", api.Truncate(arn, 200))
+		return "", errValidation("ResourceARN %q is not a CloudWatch alarm's ARN (arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME).", api.Truncate(arn, 200))
 	}
 	return arn, nil
 }
 
-// cwTagsError gives the tag operations' not-found error its own shape.
-func cwTagsError(err error) error {
+// tagsError gives the tag operations' not-found error its own shape.
+func tagsError(err error) error {
 	if kiln.ErrorCode(err) == kiln.ENOTFOUND {
-		return &cwError{status: http.StatusNotFound, code: "ResourceNotFoundException", shape: cwShapeNS + "ResourceNotFoundException", msg: kiln.ErrorMessage(err)}
+		return &apiError{status: http.StatusNotFound, code: "ResourceNotFoundException", shape: shapeNS + "ResourceNotFoundException", msg: kiln.ErrorMessage(err)}
 	}
 	return err
 }
 
-// cwTags encodes tags as a result member.
-func cwTags(tags []kiln.Tag) []any {
+// encodeTags encodes tags as a result member.
+func encodeTags(tags []kiln.Tag) []any {
 	out := make([]any, 0, len(tags))
 	for _, t := range tags {
-		out = append(out, cwObj{{"Key", t.Key}, {"Value", t.Value}})
+		out = append(out, obj{{"Key", t.Key}, {"Value", t.Value}})
 	}
 	return out
 }
 
-func (c *API) tagResource(ctx context.Context, in cwParams) (cwObj, error) {
-	arn, err := cwTagsTarget(in)
+func (c *API) tagResource(ctx context.Context, in params) (obj, error) {
+	arn, err := tagsTarget(in)
 	if err != nil {
 		return nil, err
 	}
-	tags := cwReadTags(in)
+	tags := readTags(in)
 	if err := in.err(); err != nil {
 		return nil, err
 	}
 	if _, err = c.Service.AddTags(ctx, arn, tags); err != nil {
-		return nil, cwTagsError(err)
+		return nil, tagsError(err)
 	}
-	return cwObj{}, nil // an empty result, which the query protocol sends
+	return obj{}, nil // an empty result, which the query protocol sends
 }
 
-func (c *API) untagResource(ctx context.Context, in cwParams) (cwObj, error) {
-	arn, err := cwTagsTarget(in)
+func (c *API) untagResource(ctx context.Context, in params) (obj, error) {
+	arn, err := tagsTarget(in)
 	if err != nil {
 		return nil, err
 	}
@@ -75,19 +75,19 @@ func (c *API) untagResource(ctx context.Context, in cwParams) (cwObj, error) {
 		return nil, err
 	}
 	if err := c.Service.DeleteTags(ctx, arn, keys); err != nil {
-		return nil, cwTagsError(err)
+		return nil, tagsError(err)
 	}
-	return cwObj{}, nil
+	return obj{}, nil
 }
 
-func (c *API) listTagsForResource(ctx context.Context, in cwParams) (cwObj, error) {
-	arn, err := cwTagsTarget(in)
+func (c *API) listTagsForResource(ctx context.Context, in params) (obj, error) {
+	arn, err := tagsTarget(in)
 	if err != nil {
 		return nil, err
 	}
 	tags, err := c.Service.ListTags(ctx, arn)
 	if err != nil {
-		return nil, cwTagsError(err)
+		return nil, tagsError(err)
 	}
-	return cwObj{{"Tags", cwTags(tags)}}, nil
+	return obj{{"Tags", encodeTags(tags)}}, nil
 }

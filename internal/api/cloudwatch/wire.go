@@ -15,12 +15,12 @@ import (
 
 // The three protocols meet in one tree: a request decodes into nested
 // map[string]any and []any whose leaves are what the protocol carried
-// (json.Number, string, bool, time.Time, CBOR numbers), and cwParams reads
+// (json.Number, string, bool, time.Time, CBOR numbers), and params reads
 // members from it with the coercions its protocol allows. Results go the
-// other way: operations build a cwObj tree that each protocol encodes.
+// other way: operations build a obj tree that each protocol encodes.
 
-// cwParams is one structure of a request.
-type cwParams struct {
+// params is one structure of a request.
+type params struct {
 	m    map[string]any
 	path string // the structure's place in the request, for messages
 	// lenient is set for awsQuery, where every leaf is a string that stands
@@ -29,20 +29,20 @@ type cwParams struct {
 	errp    *error // the first error met while reading, shared by the tree
 }
 
-func newCWParams(m map[string]any, lenient bool) cwParams {
-	return cwParams{m: m, lenient: lenient, errp: new(error)}
+func newParams(m map[string]any, lenient bool) params {
+	return params{m: m, lenient: lenient, errp: new(error)}
 }
 
 // err returns the first error met while reading the request.
-func (p cwParams) err() error { return *p.errp }
+func (p params) err() error { return *p.errp }
 
-func (p cwParams) fail(err *cwError) {
+func (p params) fail(err *apiError) {
 	if *p.errp == nil {
 		*p.errp = err
 	}
 }
 
-func (p cwParams) name(member string) string {
+func (p params) name(member string) string {
 	if p.path == "" {
 		return member
 	}
@@ -50,7 +50,7 @@ func (p cwParams) name(member string) string {
 }
 
 // get returns a member's value; null and CBOR undefined count as absent.
-func (p cwParams) get(member string) (any, bool) {
+func (p params) get(member string) (any, bool) {
 	v, ok := p.m[member]
 	if !ok || v == nil {
 		return nil, false
@@ -60,7 +60,7 @@ func (p cwParams) get(member string) (any, bool) {
 
 // has reports whether a member is present with something in it: an empty
 // list or string (which awsQuery sends for an empty list) counts as absent.
-func (p cwParams) has(member string) bool {
+func (p params) has(member string) bool {
 	v, ok := p.get(member)
 	if !ok {
 		return false
@@ -76,12 +76,12 @@ func (p cwParams) has(member string) bool {
 	return true
 }
 
-func (p cwParams) typeErr(member, want string, v any) {
-	p.fail(cwErrValidation("%s must be %s, not %s.", p.name(member), want, cwDescribe(v)))
+func (p params) typeErr(member, want string, v any) {
+	p.fail(errValidation("%s must be %s, not %s.", p.name(member), want, describe(v)))
 }
 
-// cwShortValue prints a leaf for a message, cut short.
-func cwShortValue(v any) string {
+// shortValue prints a leaf for a message, cut short.
+func shortValue(v any) string {
 	s := fmt.Sprint(v)
 	if len(s) > 40 {
 		s = s[:40] + "..."
@@ -89,7 +89,7 @@ func cwShortValue(v any) string {
 	return strconv.Quote(s)
 }
 
-func cwDescribe(v any) string {
+func describe(v any) string {
 	switch v := v.(type) {
 	case string:
 		if len(v) > 40 {
@@ -110,7 +110,7 @@ func cwDescribe(v any) string {
 	return "a number"
 }
 
-func (p cwParams) str(member string) string {
+func (p params) str(member string) string {
 	v, ok := p.get(member)
 	if !ok {
 		return ""
@@ -119,14 +119,14 @@ func (p cwParams) str(member string) string {
 	if !ok {
 		p.typeErr(member, "a string", v)
 	} else if !utf8.ValidString(s) {
-		p.fail(cwErrValidation("%s is not valid UTF-8.", p.name(member)))
+		p.fail(errValidation("%s is not valid UTF-8.", p.name(member)))
 		return ""
 	}
 	return s
 }
 
 // int reads an Integer member (32-bit, as CloudWatch's model declares).
-func (p cwParams) int(member string) (int, bool) {
+func (p params) int(member string) (int, bool) {
 	v, ok := p.get(member)
 	if !ok {
 		return 0, false
@@ -137,39 +137,39 @@ func (p cwParams) int(member string) (int, bool) {
 	)
 	switch v := v.(type) {
 	case json.Number:
-		n, err = cwParseInt(string(v))
+		n, err = parseInt(string(v))
 	case string:
 		if !p.lenient {
 			p.typeErr(member, "an integer", v)
 			return 0, false
 		}
-		n, err = cwParseInt(strings.TrimSpace(v))
+		n, err = parseInt(strings.TrimSpace(v))
 	case cbor.Uint, cbor.NegInt:
-		f, _ := cwCBORNumber(v)
+		f, _ := cborNumber(v)
 		if f > math.MaxInt32 || f < math.MinInt32 {
-			err = errCWRange
+			err = errRange
 		}
 		n = int64(f)
 	default:
-		if f, ok := cwCBORFloat(v); ok && f == math.Trunc(f) && math.Abs(f) <= math.MaxInt32 {
+		if f, ok := cborFloat(v); ok && f == math.Trunc(f) && math.Abs(f) <= math.MaxInt32 {
 			return int(f), true
 		}
 		p.typeErr(member, "an integer", v)
 		return 0, false
 	}
 	if err == nil && (n > math.MaxInt32 || n < math.MinInt32) {
-		err = errCWRange
+		err = errRange
 	}
 	if err != nil {
-		p.fail(cwErrValidation("%s must be an integer from %d to %d, got %s.", p.name(member), math.MinInt32, math.MaxInt32, cwShortValue(v)))
+		p.fail(errValidation("%s must be an integer from %d to %d, got %s.", p.name(member), math.MinInt32, math.MaxInt32, shortValue(v)))
 		return 0, false
 	}
 	return int(n), true
 }
 
-var errCWRange = errors.New("out of range")
+var errRange = errors.New("out of range")
 
-func cwParseInt(s string) (int64, error) {
+func parseInt(s string) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err == nil {
 		return n, nil
@@ -184,7 +184,7 @@ func cwParseInt(s string) (int64, error) {
 
 // float reads a Double member. Smithy's JSON and query encodings spell the
 // non-finite values NaN, Infinity and -Infinity.
-func (p cwParams) float(member string) (float64, bool) {
+func (p params) float(member string) (float64, bool) {
 	v, ok := p.get(member)
 	if !ok {
 		return 0, false
@@ -197,13 +197,13 @@ func (p cwParams) float(member string) (float64, bool) {
 }
 
 // floats reads a List member whose elements are numbers.
-func (p cwParams) floats(member string) []float64 {
+func (p params) floats(member string) []float64 {
 	l := p.list(member)
 	out := make([]float64, 0, len(l))
 	for i, v := range l {
 		f, ok := p.number(v)
 		if !ok {
-			p.fail(cwErrValidation("%s[%d] must be a number, not %s.", p.name(member), i, cwDescribe(v)))
+			p.fail(errValidation("%s[%d] must be a number, not %s.", p.name(member), i, describe(v)))
 			return nil
 		}
 		out = append(out, f)
@@ -212,7 +212,7 @@ func (p cwParams) floats(member string) []float64 {
 }
 
 // number reads a number in any of the protocols' forms.
-func (p cwParams) number(v any) (float64, bool) {
+func (p params) number(v any) (float64, bool) {
 	switch v := v.(type) {
 	case json.Number:
 		if f, err := strconv.ParseFloat(string(v), 64); err == nil {
@@ -233,14 +233,14 @@ func (p cwParams) number(v any) (float64, bool) {
 			}
 		}
 	default:
-		if f, ok := cwCBORNumber(v); ok {
+		if f, ok := cborNumber(v); ok {
 			return f, true
 		}
 	}
 	return 0, false
 }
 
-func (p cwParams) bool(member string) *bool {
+func (p params) bool(member string) *bool {
 	v, ok := p.get(member)
 	if !ok {
 		return nil
@@ -267,7 +267,7 @@ func (p cwParams) bool(member string) *bool {
 // time reads a Timestamp member: a CBOR epoch tag, epoch seconds as a JSON
 // number, or an ISO 8601 string (awsQuery's form; the JSON protocols accept
 // it too, as CloudWatch does).
-func (p cwParams) time(member string) (time.Time, bool) {
+func (p params) time(member string) (time.Time, bool) {
 	v, ok := p.get(member)
 	if !ok {
 		return time.Time{}, false
@@ -277,30 +277,30 @@ func (p cwParams) time(member string) (time.Time, bool) {
 		return v, true
 	case json.Number:
 		if f, err := strconv.ParseFloat(string(v), 64); err == nil {
-			if t, ok := cwEpochTime(f); ok {
+			if t, ok := epochTime(f); ok {
 				return t, true
 			}
 		}
 	case string:
-		if t, ok := cwParseTimestamp(v); ok {
+		if t, ok := parseTimestamp(v); ok {
 			return t, true
 		}
 	default:
 		// A bare CBOR number where a timestamp belongs: read it as epoch
 		// seconds, as the JSON protocol does.
-		if f, ok := cwCBORNumber(v); ok {
-			if t, ok := cwEpochTime(f); ok {
+		if f, ok := cborNumber(v); ok {
+			if t, ok := epochTime(f); ok {
 				return t, true
 			}
 		}
 	}
-	p.fail(cwErrValidation("%s must be a timestamp (ISO 8601, or seconds since the epoch), not %s.", p.name(member), cwDescribe(v)))
+	p.fail(errValidation("%s must be a timestamp (ISO 8601, or seconds since the epoch), not %s.", p.name(member), describe(v)))
 	return time.Time{}, false
 }
 
-// cwEpochTime converts seconds since the epoch, to the millisecond, within the
+// epochTime converts seconds since the epoch, to the millisecond, within the
 // years 0001 to 9999.
-func cwEpochTime(f float64) (time.Time, bool) {
+func epochTime(f float64) (time.Time, bool) {
 	const lo, hi = -62135596800, 253402300799
 	if math.IsNaN(f) || f < lo || f > hi {
 		return time.Time{}, false
@@ -308,7 +308,7 @@ func cwEpochTime(f float64) (time.Time, bool) {
 	return time.UnixMilli(int64(math.Round(f * 1000))).UTC(), true
 }
 
-func cwParseTimestamp(s string) (time.Time, bool) {
+func parseTimestamp(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
@@ -316,14 +316,14 @@ func cwParseTimestamp(s string) (time.Time, bool) {
 		}
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return cwEpochTime(f)
+		return epochTime(f)
 	}
 	return time.Time{}, false
 }
 
 // list reads a List member as its elements; awsQuery's empty list ("") is
 // an empty list.
-func (p cwParams) list(member string) []any {
+func (p params) list(member string) []any {
 	v, ok := p.get(member)
 	if !ok {
 		return nil
@@ -340,17 +340,17 @@ func (p cwParams) list(member string) []any {
 	return nil
 }
 
-func (p cwParams) strs(member string) []string {
+func (p params) strs(member string) []string {
 	l := p.list(member)
 	out := make([]string, 0, len(l))
 	for i, v := range l {
 		s, ok := v.(string)
 		if !ok {
-			p.fail(cwErrValidation("%s[%d] must be a string, not %s.", p.name(member), i, cwDescribe(v)))
+			p.fail(errValidation("%s[%d] must be a string, not %s.", p.name(member), i, describe(v)))
 			return nil
 		}
 		if !utf8.ValidString(s) {
-			p.fail(cwErrValidation("%s[%d] is not valid UTF-8.", p.name(member), i))
+			p.fail(errValidation("%s[%d] is not valid UTF-8.", p.name(member), i))
 			return nil
 		}
 		out = append(out, s)
@@ -359,70 +359,70 @@ func (p cwParams) strs(member string) []string {
 }
 
 // structs reads a List member whose elements are structures.
-func (p cwParams) structs(member string) []cwParams {
+func (p params) structs(member string) []params {
 	l := p.list(member)
-	out := make([]cwParams, 0, len(l))
+	out := make([]params, 0, len(l))
 	for i, v := range l {
 		m, ok := v.(map[string]any)
 		if !ok {
 			if s, isStr := v.(string); isStr && p.lenient && s == "" {
 				m = map[string]any{}
 			} else {
-				p.fail(cwErrValidation("%s[%d] must be a structure, not %s.", p.name(member), i, cwDescribe(v)))
+				p.fail(errValidation("%s[%d] must be a structure, not %s.", p.name(member), i, describe(v)))
 				return nil
 			}
 		}
-		out = append(out, cwParams{m: m, path: fmt.Sprintf("%s[%d]", p.name(member), i), lenient: p.lenient, errp: p.errp})
+		out = append(out, params{m: m, path: fmt.Sprintf("%s[%d]", p.name(member), i), lenient: p.lenient, errp: p.errp})
 	}
 	return out
 }
 
 // sub reads a structure member.
-func (p cwParams) sub(member string) (cwParams, bool) {
+func (p params) sub(member string) (params, bool) {
 	v, ok := p.get(member)
 	if !ok {
-		return cwParams{}, false
+		return params{}, false
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
 		p.typeErr(member, "a structure", v)
-		return cwParams{}, false
+		return params{}, false
 	}
-	return cwParams{m: m, path: p.name(member), lenient: p.lenient, errp: p.errp}, true
+	return params{m: m, path: p.name(member), lenient: p.lenient, errp: p.errp}, true
 }
 
 // --- encoding results ---
 
-// cwObj is a structure of a result, its members in order (the XML encoding
+// obj is a structure of a result, its members in order (the XML encoding
 // keeps it).
-type cwObj []cwKV
+type obj []kv
 
-type cwKV struct {
+type kv struct {
 	k string
 	v any
 }
 
-// cwMap is a map member (string to value), such as ExtendedStatistics.
-type cwMap []cwKV
+// mapMember is a map member (string to value), such as ExtendedStatistics.
+type mapMember []kv
 
-func (o *cwObj) add(k string, v any) { *o = append(*o, cwKV{k, v}) }
+func (o *obj) add(k string, v any) { *o = append(*o, kv{k, v}) }
 
 // addStr adds a string member unless it is empty.
-func (o *cwObj) addStr(k, v string) {
+func (o *obj) addStr(k, v string) {
 	if v != "" {
 		o.add(k, v)
 	}
 }
 
 // addTime adds a timestamp member unless it is zero.
-func (o *cwObj) addTime(k string, t time.Time) {
+func (o *obj) addTime(k string, t time.Time) {
 	if !t.IsZero() {
 		o.add(k, t)
 	}
 }
 
-// cwFormatFloat writes a double as Smithy's text encodings do.
-func cwFormatFloat(f float64) string {
+// formatFloat writes a double as Smithy's text encodings do.
+func formatFloat(f float64) string {
 	switch {
 	case math.IsNaN(f):
 		return "NaN"
