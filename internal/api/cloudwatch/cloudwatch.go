@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -239,7 +238,7 @@ func startResponse(w http.ResponseWriter, proto protocol) string {
 	h := w.Header()
 	reqID := h.Get("X-Amzn-RequestId")
 	if reqID == "" {
-		reqID = requestID()
+		reqID = api.NewRequestID()
 		h.Set("X-Amzn-RequestId", reqID)
 	}
 	if proto == protoCBOR {
@@ -368,15 +367,6 @@ func (c *API) alarmArn(name string) string {
 		account = "000000000000"
 	}
 	return fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", region, account, name)
-}
-
-// requestID returns a random UUID, the form of AWS request IDs.
-func requestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 func writeResult(w http.ResponseWriter, proto protocol, reqID, op string, out obj) {

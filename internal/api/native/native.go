@@ -28,7 +28,7 @@ type API struct {
 func (n *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s := n.Service
-	mux.HandleFunc("POST /v1/models", n.create(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST /v1/models", n.created(func(r *http.Request) (any, error) {
 		var m kiln.Model
 		if err := api.ReadJSON(r, &m); err != nil {
 			return nil, err
@@ -36,10 +36,10 @@ func (n *API) Handler() http.Handler {
 		return s.CreateModel(r.Context(), &m)
 	}))
 	mux.HandleFunc("GET /v1/models", listPage(n, kiln.KindModels, kiln.Lister.ModelsNamed))
-	mux.HandleFunc("GET /v1/models/{name}", n.get(func(r *http.Request) (any, error) { return s.GetModel(r.Context(), r.PathValue("name")) }))
-	mux.HandleFunc("DELETE /v1/models/{name}", n.del(func(r *http.Request) error { return s.DeleteModel(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("GET /v1/models/{name}", n.ok(func(r *http.Request) (any, error) { return s.GetModel(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("DELETE /v1/models/{name}", n.noContent(func(r *http.Request) error { return s.DeleteModel(r.Context(), r.PathValue("name")) }))
 
-	mux.HandleFunc("POST /v1/endpoint-configs", n.create(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST /v1/endpoint-configs", n.created(func(r *http.Request) (any, error) {
 		var c kiln.EndpointConfig
 		if err := api.ReadJSON(r, &c); err != nil {
 			return nil, err
@@ -47,10 +47,10 @@ func (n *API) Handler() http.Handler {
 		return s.CreateEndpointConfig(r.Context(), &c)
 	}))
 	mux.HandleFunc("GET /v1/endpoint-configs", listPage(n, kiln.KindEndpointConfigs, kiln.Lister.EndpointConfigsNamed))
-	mux.HandleFunc("GET /v1/endpoint-configs/{name}", n.get(func(r *http.Request) (any, error) { return s.GetEndpointConfig(r.Context(), r.PathValue("name")) }))
-	mux.HandleFunc("DELETE /v1/endpoint-configs/{name}", n.del(func(r *http.Request) error { return s.DeleteEndpointConfig(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("GET /v1/endpoint-configs/{name}", n.ok(func(r *http.Request) (any, error) { return s.GetEndpointConfig(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("DELETE /v1/endpoint-configs/{name}", n.noContent(func(r *http.Request) error { return s.DeleteEndpointConfig(r.Context(), r.PathValue("name")) }))
 
-	mux.HandleFunc("POST /v1/endpoints", n.create(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST /v1/endpoints", n.created(func(r *http.Request) (any, error) {
 		var in kiln.CreateEndpointInput
 		if err := api.ReadJSON(r, &in); err != nil {
 			return nil, err
@@ -58,9 +58,9 @@ func (n *API) Handler() http.Handler {
 		return s.CreateEndpoint(r.Context(), in)
 	}))
 	mux.HandleFunc("GET /v1/endpoints", listPage(n, kiln.KindEndpoints, kiln.Lister.EndpointsNamed))
-	mux.HandleFunc("GET /v1/endpoints/{name}", n.get(func(r *http.Request) (any, error) { return s.GetEndpoint(r.Context(), r.PathValue("name")) }))
-	mux.HandleFunc("DELETE /v1/endpoints/{name}", n.del(func(r *http.Request) error { return s.DeleteEndpoint(r.Context(), r.PathValue("name")) }))
-	mux.HandleFunc("POST /v1/endpoints/{name}/update", n.get(func(r *http.Request) (any, error) {
+	mux.HandleFunc("GET /v1/endpoints/{name}", n.ok(func(r *http.Request) (any, error) { return s.GetEndpoint(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("DELETE /v1/endpoints/{name}", n.noContent(func(r *http.Request) error { return s.DeleteEndpoint(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("POST /v1/endpoints/{name}/update", n.ok(func(r *http.Request) (any, error) {
 		var in kiln.UpdateEndpointInput
 		if err := api.ReadJSON(r, &in); err != nil {
 			return nil, err
@@ -72,7 +72,7 @@ func (n *API) Handler() http.Handler {
 		}
 		return s.UpdateEndpoint(r.Context(), in)
 	}))
-	mux.HandleFunc("POST /v1/endpoints/{name}/weights", n.get(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST /v1/endpoints/{name}/weights", n.ok(func(r *http.Request) (any, error) {
 		var in kiln.UpdateWeightsInput
 		if err := api.ReadJSON(r, &in); err != nil {
 			return nil, err
@@ -80,11 +80,11 @@ func (n *API) Handler() http.Handler {
 		in.EndpointName = r.PathValue("name")
 		return s.UpdateEndpointWeightsAndCapacities(r.Context(), in)
 	}))
-	mux.HandleFunc("POST /v1/endpoints/{name}/stop", n.get(func(r *http.Request) (any, error) { return s.StopDeployment(r.Context(), r.PathValue("name")) }))
-	mux.HandleFunc("POST /v1/endpoints/{name}/rollback", n.get(func(r *http.Request) (any, error) { return s.RollbackEndpoint(r.Context(), r.PathValue("name")) }))
-	mux.HandleFunc("GET /v1/endpoints/{name}/history", n.get(func(r *http.Request) (any, error) { return s.EndpointHistory(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("POST /v1/endpoints/{name}/stop", n.ok(func(r *http.Request) (any, error) { return s.StopDeployment(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("POST /v1/endpoints/{name}/rollback", n.ok(func(r *http.Request) (any, error) { return s.RollbackEndpoint(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("GET /v1/endpoints/{name}/history", n.ok(func(r *http.Request) (any, error) { return s.EndpointHistory(r.Context(), r.PathValue("name")) }))
 	mux.HandleFunc("GET /v1/endpoints/{name}/metrics", n.endpointMetrics)
-	mux.HandleFunc("GET /v1/endpoints/{name}/instances", n.get(func(r *http.Request) (any, error) { return s.EndpointInstances(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("GET /v1/endpoints/{name}/instances", n.ok(func(r *http.Request) (any, error) { return s.EndpointInstances(r.Context(), r.PathValue("name")) }))
 	mux.HandleFunc("GET /v1/endpoints/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
 		tail := 64 << 10
 		if t := r.URL.Query().Get("tail"); t != "" {
@@ -104,7 +104,7 @@ func (n *API) Handler() http.Handler {
 		io.WriteString(w, logs)
 	})
 
-	mux.HandleFunc("PUT /v1/alarms/{name}", n.get(func(r *http.Request) (any, error) {
+	mux.HandleFunc("PUT /v1/alarms/{name}", n.ok(func(r *http.Request) (any, error) {
 		var a kiln.Alarm
 		if err := api.ReadJSON(r, &a); err != nil {
 			return nil, err
@@ -117,10 +117,10 @@ func (n *API) Handler() http.Handler {
 		return s.PutAlarm(r.Context(), &a)
 	}))
 	mux.HandleFunc("GET /v1/alarms", listPage(n, kiln.KindAlarms, kiln.Lister.AlarmsNamed))
-	mux.HandleFunc("GET /v1/alarms/{name}", n.get(func(r *http.Request) (any, error) { return s.GetAlarm(r.Context(), r.PathValue("name")) }))
-	mux.HandleFunc("DELETE /v1/alarms/{name}", n.del(func(r *http.Request) error { return s.DeleteAlarms(r.Context(), []string{r.PathValue("name")}) }))
-	mux.HandleFunc("GET /v1/alarms/{name}/history", n.get(func(r *http.Request) (any, error) { return s.AlarmHistory(r.Context(), r.PathValue("name")) }))
-	mux.HandleFunc("POST /v1/alarms/{name}/state", n.get(func(r *http.Request) (any, error) {
+	mux.HandleFunc("GET /v1/alarms/{name}", n.ok(func(r *http.Request) (any, error) { return s.GetAlarm(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("DELETE /v1/alarms/{name}", n.noContent(func(r *http.Request) error { return s.DeleteAlarms(r.Context(), []string{r.PathValue("name")}) }))
+	mux.HandleFunc("GET /v1/alarms/{name}/history", n.ok(func(r *http.Request) (any, error) { return s.AlarmHistory(r.Context(), r.PathValue("name")) }))
+	mux.HandleFunc("POST /v1/alarms/{name}/state", n.ok(func(r *http.Request) (any, error) {
 		var in SetStateInput
 		if err := api.ReadJSON(r, &in); err != nil {
 			return nil, err
@@ -130,36 +130,36 @@ func (n *API) Handler() http.Handler {
 		}
 		return s.GetAlarm(r.Context(), r.PathValue("name"))
 	}))
-	mux.HandleFunc("GET /v1/tags", n.get(func(r *http.Request) (any, error) { return s.ListTags(r.Context(), r.URL.Query().Get("arn")) }))
-	mux.HandleFunc("POST /v1/tags", n.get(func(r *http.Request) (any, error) {
+	mux.HandleFunc("GET /v1/tags", n.ok(func(r *http.Request) (any, error) { return s.ListTags(r.Context(), r.URL.Query().Get("arn")) }))
+	mux.HandleFunc("POST /v1/tags", n.ok(func(r *http.Request) (any, error) {
 		var in TagsInput
 		if err := api.ReadJSON(r, &in); err != nil {
 			return nil, err
 		}
 		return s.AddTags(r.Context(), in.ResourceArn, in.Tags)
 	}))
-	mux.HandleFunc("POST /v1/tags/delete", n.del(func(r *http.Request) error {
+	mux.HandleFunc("POST /v1/tags/delete", n.noContent(func(r *http.Request) error {
 		var in TagsInput
 		if err := api.ReadJSON(r, &in); err != nil {
 			return err
 		}
 		return s.DeleteTags(r.Context(), in.ResourceArn, in.TagKeys)
 	}))
-	mux.HandleFunc("POST /v1/metrics/statistics", n.get(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST /v1/metrics/statistics", n.ok(func(r *http.Request) (any, error) {
 		var q kiln.MetricQuery
 		if err := api.ReadJSON(r, &q); err != nil {
 			return nil, err
 		}
 		return s.GetMetricStatistics(r.Context(), q)
 	}))
-	mux.HandleFunc("POST /v1/metrics/data", n.del(func(r *http.Request) error {
+	mux.HandleFunc("POST /v1/metrics/data", n.noContent(func(r *http.Request) error {
 		var in PutMetricDataInput
 		if err := api.ReadJSON(r, &in); err != nil {
 			return err
 		}
 		return s.PutMetricData(r.Context(), in.Namespace, in.MetricData)
 	}))
-	mux.HandleFunc("POST /v1/metrics/list", n.get(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST /v1/metrics/list", n.ok(func(r *http.Request) (any, error) {
 		var in ListMetricsInput
 		if err := api.ReadJSON(r, &in); err != nil {
 			return nil, err
@@ -200,15 +200,19 @@ type ListMetricsInput struct {
 	Dimensions []kiln.Dimension `json:"Dimensions,omitempty"`
 }
 
-func (n *API) create(f func(*http.Request) (any, error)) http.HandlerFunc {
+// created answers with f's result as JSON and 201 Created, or f's error.
+func (n *API) created(f func(*http.Request) (any, error)) http.HandlerFunc {
 	return n.respond(http.StatusCreated, f)
 }
 
-func (n *API) get(f func(*http.Request) (any, error)) http.HandlerFunc {
+// ok answers with f's result as JSON and 200 OK, or f's error: reads, and
+// the POSTs that change a record and return it.
+func (n *API) ok(f func(*http.Request) (any, error)) http.HandlerFunc {
 	return n.respond(http.StatusOK, f)
 }
 
-func (n *API) del(f func(*http.Request) error) http.HandlerFunc {
+// noContent answers 204 No Content when f succeeds, or f's error.
+func (n *API) noContent(f func(*http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := f(r); err != nil {
 			n.Fail(w, err)
