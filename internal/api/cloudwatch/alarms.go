@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -382,43 +381,30 @@ func (c *API) describeAlarmHistory(ctx context.Context, in params) (obj, error) 
 	if hasStart && end.Before(start) {
 		return nil, errInvalidValue("EndDate (%s) is before StartDate (%s).", end.UTC().Format(time.RFC3339), start.UTC().Format(time.RFC3339))
 	}
-	offset := 0
-	if token != "" {
-		s, ok := decodeToken("history", token)
-		n, err := strconv.Atoi(s)
-		if !ok || err != nil || n < 0 {
-			return nil, errNextToken(token)
+	page, next, err := offsetPage("history", token, max, func() ([]kiln.AlarmHistoryItem, error) {
+		items, err := c.Service.AlarmHistory(ctx, name)
+		if err != nil {
+			return nil, err
 		}
-		offset = n
-	}
-
-	items, err := c.Service.AlarmHistory(ctx, name)
+		if !wantMetric || contributor != "" {
+			items = nil // Kiln has neither composite alarms nor contributors.
+		}
+		items = slices.DeleteFunc(items, func(h kiln.AlarmHistoryItem) bool {
+			return itemType != "" && h.HistoryItemType != itemType ||
+				hasStart && h.Timestamp.Before(start) ||
+				h.Timestamp.After(end)
+		})
+		asc := scanBy == "TimestampAscending"
+		slices.SortStableFunc(items, func(a, b kiln.AlarmHistoryItem) int {
+			if asc {
+				return a.Timestamp.Compare(b.Timestamp)
+			}
+			return b.Timestamp.Compare(a.Timestamp)
+		})
+		return items, nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if !wantMetric || contributor != "" {
-		items = nil // Kiln has neither composite alarms nor contributors.
-	}
-	items = slices.DeleteFunc(items, func(h kiln.AlarmHistoryItem) bool {
-		return itemType != "" && h.HistoryItemType != itemType ||
-			hasStart && h.Timestamp.Before(start) ||
-			h.Timestamp.After(end)
-	})
-	asc := scanBy == "TimestampAscending"
-	slices.SortStableFunc(items, func(a, b kiln.AlarmHistoryItem) int {
-		if asc {
-			return a.Timestamp.Compare(b.Timestamp)
-		}
-		return b.Timestamp.Compare(a.Timestamp)
-	})
-	if offset > len(items) {
-		offset = len(items)
-	}
-	page := items[offset:]
-	next := ""
-	if len(page) > max {
-		page = page[:max]
-		next = encodeToken("history", strconv.Itoa(offset+max))
 	}
 	l := make([]any, len(page))
 	for i, h := range page {

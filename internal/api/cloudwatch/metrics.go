@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/kiln-serve/kiln"
@@ -279,27 +278,11 @@ func (c *API) listMetrics(ctx context.Context, in params) (obj, error) {
 	if err := checkEnum("RecentlyActive", recent, "PT3H"); err != nil {
 		return nil, err
 	}
-	offset := 0
-	if token != "" {
-		s, ok := decodeToken("metrics", token)
-		n, err := strconv.Atoi(s)
-		if !ok || err != nil || n < 0 {
-			return nil, errNextToken(token)
-		}
-		offset = n
-	}
-	metrics, err := c.Service.ListMetrics(ctx, namespace, metricName, dims)
+	page, next, err := offsetPage("metrics", token, listMetricsPage, func() ([]kiln.Metric, error) {
+		return c.Service.ListMetrics(ctx, namespace, metricName, dims)
+	})
 	if err != nil {
 		return nil, err
-	}
-	if offset > len(metrics) {
-		offset = len(metrics)
-	}
-	page := metrics[offset:]
-	next := ""
-	if len(page) > listMetricsPage {
-		page = page[:listMetricsPage]
-		next = encodeToken("metrics", strconv.Itoa(offset+listMetricsPage))
 	}
 	l := make([]any, len(page))
 	for i, m := range page {

@@ -109,7 +109,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return struct{}{}, s.DeleteModel(ctx, in.ModelName)
 	},
-	"ListModels": listModels,
+	"ListModels": listModels.op,
 
 	"CreateEndpointConfig": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
@@ -147,7 +147,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return struct{}{}, s.DeleteEndpointConfig(ctx, in.EndpointConfigName)
 	},
-	"ListEndpointConfigs": listEndpointConfigs,
+	"ListEndpointConfigs": listEndpointConfigs.op,
 
 	"CreateEndpoint": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
@@ -209,7 +209,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return struct{}{}, s.DeleteEndpoint(ctx, in.EndpointName)
 	},
-	"ListEndpoints": listEndpoints,
+	"ListEndpoints": listEndpoints.op,
 
 	"AddTags": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		var in struct {
