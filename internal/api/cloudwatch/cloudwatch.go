@@ -31,7 +31,7 @@ const (
 	shapeNS      = "com.amazonaws.cloudwatch#"
 )
 
-// CloudWatch serves the part of Amazon CloudWatch's API that Kiln implements
+// API serves the part of Amazon CloudWatch's API that Kiln implements
 // (alarms and metric queries, REFERENCE.md §6) in the three wire protocols
 // AWS clients use for CloudWatch: Smithy RPC v2 CBOR (aws-sdk-go-v2), awsJson1_0
 // (botocore and the AWS CLI v1) and awsQuery (older SDKs and CLIs). Each
@@ -39,7 +39,7 @@ const (
 // metric query for the metric reads), and the answer is encoded in the
 // protocol it came in.
 //
-// CloudWatch does not authenticate: mount it behind SigV4 verification, for
+// API does not authenticate: mount it behind SigV4 verification, for
 // requests where IsRequest is true.
 type API struct {
 	// Service is the control plane every operation calls.

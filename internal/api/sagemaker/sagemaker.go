@@ -16,7 +16,7 @@ import (
 	"github.com/kiln-serve/kiln/internal/api"
 )
 
-// SageMaker serves SageMaker's control-plane API (awsJson1.1): POST / with
+// API serves SageMaker's control-plane API (awsJson1.1): POST / with
 // X-Amz-Target: SageMaker.<Operation> and a JSON body, as the AWS SDKs and
 // CLI send it. Each operation is one call on Service.
 //
