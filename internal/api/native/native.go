@@ -20,7 +20,8 @@ type API struct {
 	// Logger receives internal errors; nil discards them.
 	Logger *slog.Logger
 	// Recent summarises an endpoint's recent traffic for
-	// GET /v1/endpoints/{name}/metrics; nil answers with no variants.
+	// GET /v1/endpoints/{name}/metrics; nil answers as if there were no
+	// traffic.
 	Recent func(endpoint string, window time.Duration) []metrics.VariantSummary
 }
 
