@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/api/client"
 )
 
 // cli holds what every client command shares.
@@ -21,8 +21,8 @@ type cli struct {
 	auth        clientAuth
 }
 
-func (c *cli) client() *api.Client {
-	return &api.Client{BaseURL: c.server, Token: c.token, AccessKeyID: c.auth.accessKeyID, SecretAccessKey: c.auth.secretAccessKey,
+func (c *cli) client() *client.Client {
+	return &client.Client{BaseURL: c.server, Token: c.token, AccessKeyID: c.auth.accessKeyID, SecretAccessKey: c.auth.secretAccessKey,
 		HTTP: c.auth.httpClient(c.errOut)}
 }
 

@@ -19,6 +19,20 @@ import (
 	"github.com/kiln-serve/kiln/internal/clock"
 )
 
+const (
+	testKeyID  = "KILNTESTKEY01"
+	testSecret = "kiln-test-secret-0123456789abcdef"
+)
+
+func testCreds(t testing.TB) *Credentials {
+	t.Helper()
+	c := &Credentials{keys: map[string]accessKey{}}
+	if err := c.add(testKeyID, testSecret, RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func writeFile(t *testing.T, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "credentials")
@@ -249,8 +263,8 @@ func TestRoleAllows(t *testing.T) {
 	}
 	for op, want := range map[string]Permission{"DescribeEndpoint": PermRead, "ListModels": PermRead, "GetMetricData": PermRead,
 		"CreateModel": PermAdmin, "DeleteModel": PermAdmin, "CreateEndpoint": PermDeploy, "PutMetricAlarm": PermDeploy, "SetAlarmState": PermDeploy, "PutMetricData": PermDeploy} {
-		if got := awsOpPermission(op); got != want {
-			t.Errorf("awsOpPermission(%s) = %s, want %s", op, got, want)
+		if got := AWSOpPermission(op); got != want {
+			t.Errorf("AWSOpPermission(%s) = %s, want %s", op, got, want)
 		}
 	}
 }

@@ -16,8 +16,8 @@ import (
 
 // Header names of the AWS wire protocols.
 const (
-	headerTarget     = "X-Amz-Target"
-	headerRequestID  = "X-Amzn-Requestid"
+	HeaderTarget     = "X-Amz-Target"
+	HeaderRequestID  = "X-Amzn-Requestid"
 	headerErrorType  = "X-Amzn-Errortype"
 	headerQueryError = "X-Amzn-Query-Error"
 	headerSmithyProt = "Smithy-Protocol"
@@ -29,7 +29,7 @@ const (
 const (
 	cloudWatchTargetPrefix = "GraniteServiceVersion20100801."
 	cloudWatchCBORPrefix   = "/service/GraniteServiceVersion20100801/operation/"
-	sageMakerTargetPrefix  = "SageMaker."
+	SageMakerTargetPrefix  = "SageMaker."
 )
 
 // awsProtocol is the wire protocol a request to the AWS-compatible endpoint
@@ -47,9 +47,9 @@ const (
 // detectProtocol tells the protocols apart by what each SDK always sends:
 // the target header, the RPC v2 path, or a form body.
 func detectProtocol(r *http.Request) awsProtocol {
-	target := r.Header.Get(headerTarget)
+	target := r.Header.Get(HeaderTarget)
 	switch {
-	case strings.HasPrefix(target, sageMakerTargetPrefix):
+	case strings.HasPrefix(target, SageMakerTargetPrefix):
 		return protoSageMaker
 	case strings.HasPrefix(target, cloudWatchTargetPrefix):
 		return protoCloudWatchJ
@@ -79,19 +79,19 @@ type AuthErrorWriter interface {
 // Requests are authenticated with SigV4 before dispatch, and failures are
 // written in the error shape of the protocol the request speaks. If auth is
 // nil or has no credentials, every request passes.
-func AWSHandler(sm *SageMaker, cw http.Handler, auth *Auth) http.Handler {
+func AWSHandler(sm, cw http.Handler, auth *Auth) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if w.Header().Get(headerRequestID) == "" {
-			w.Header().Set(headerRequestID, newRequestID())
+		if w.Header().Get(HeaderRequestID) == "" {
+			w.Header().Set(HeaderRequestID, NewRequestID())
 		}
 		proto := detectProtocol(r)
 		if r.Method != http.MethodPost {
-			writeAWSJSONError(w, http.StatusMethodNotAllowed, "UnknownOperationException",
+			WriteAWSJSONError(w, http.StatusMethodNotAllowed, "UnknownOperationException",
 				fmt.Sprintf("Kiln's AWS APIs take POST requests, not %s.", r.Method))
 			return
 		}
 		if proto == protoUnknown {
-			writeAWSJSONError(w, http.StatusBadRequest, "UnknownOperationException",
+			WriteAWSJSONError(w, http.StatusBadRequest, "UnknownOperationException",
 				"This request names no operation Kiln serves here: send SageMaker requests with the header "+
 					"X-Amz-Target: SageMaker.<Operation>, and CloudWatch requests with X-Amz-Target: "+
 					"GraniteServiceVersion20100801.<Operation>, to POST "+cloudWatchCBORPrefix+"<Operation>, "+
@@ -109,7 +109,7 @@ func AWSHandler(sm *SageMaker, cw http.Handler, auth *Auth) http.Handler {
 		}
 		if proto == protoSageMaker {
 			if sm == nil {
-				writeAWSJSONError(w, http.StatusBadRequest, "UnknownOperationException", "This server does not serve the SageMaker API.")
+				WriteAWSJSONError(w, http.StatusBadRequest, "UnknownOperationException", "This server does not serve the SageMaker API.")
 				return
 			}
 			sm.ServeHTTP(w, r)
@@ -147,33 +147,33 @@ func writeProtocolAuthError(w http.ResponseWriter, r *http.Request, proto awsPro
 // WriteAWSJSONAuthError writes an authentication failure in the awsJson
 // shape (SageMaker's control plane). It fits RequireSigV4.
 func WriteAWSJSONAuthError(w http.ResponseWriter, e *AuthError) {
-	if w.Header().Get(headerRequestID) == "" {
-		w.Header().Set(headerRequestID, newRequestID())
+	if w.Header().Get(HeaderRequestID) == "" {
+		w.Header().Set(HeaderRequestID, NewRequestID())
 	}
-	writeAWSJSONError(w, e.Status, e.Code, e.Message)
+	WriteAWSJSONError(w, e.Status, e.Code, e.Message)
 }
 
 // WriteRuntimeAuthError writes an authentication failure in the rest-json
 // shape of the SageMaker Runtime API (InvokeEndpoint), whose clients read
 // the code from X-Amzn-ErrorType. It fits RequireSigV4.
 func WriteRuntimeAuthError(w http.ResponseWriter, e *AuthError) {
-	if w.Header().Get(headerRequestID) == "" {
-		w.Header().Set(headerRequestID, newRequestID())
+	if w.Header().Get(HeaderRequestID) == "" {
+		w.Header().Set(HeaderRequestID, NewRequestID())
 	}
 	writeJSONError(w, "application/json", e.Status, e.RuntimeCode(), e.Message)
 }
 
 // RuntimeCode is e's code as the SageMaker Runtime API names it.
 func (e *AuthError) RuntimeCode() string {
-	if e.Code == codeValidation {
+	if e.Code == "ValidationException" {
 		return "ValidationError" // the runtime's name for it
 	}
 	return e.Code
 }
 
-// writeAWSJSONError writes an awsJson1.1 error: the code in X-Amzn-ErrorType
+// WriteAWSJSONError writes an awsJson1.1 error: the code in X-Amzn-ErrorType
 // and in the body's __type, which is where botocore and the Go SDK look.
-func writeAWSJSONError(w http.ResponseWriter, status int, code, message string) {
+func WriteAWSJSONError(w http.ResponseWriter, status int, code, message string) {
 	writeJSONError(w, "application/x-amz-json-1.1", status, code, message)
 }
 
@@ -221,7 +221,7 @@ func writeQueryError(w http.ResponseWriter, status int, code, message string) {
 	}{
 		XMLNS:     "http://monitoring.amazonaws.com/doc/2010-08-01/",
 		Error:     errorXML{Type: "Sender", Code: code, Message: message},
-		RequestID: w.Header().Get(headerRequestID),
+		RequestID: w.Header().Get(HeaderRequestID),
 	}
 	b, err := xml.Marshal(doc)
 	if err != nil {
@@ -235,8 +235,8 @@ func writeQueryError(w http.ResponseWriter, status int, code, message string) {
 	w.Write(b)
 }
 
-// newRequestID returns a random request ID in the UUID form AWS uses.
-func newRequestID() string {
+// NewRequestID returns a random request ID in the UUID form AWS uses.
+func NewRequestID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40 // version 4

@@ -12,17 +12,17 @@ import (
 	"github.com/aws/smithy-go/encoding/cbor"
 )
 
-// cwStub stands in for the CloudWatch handler: it says that it was called.
-type cwStub struct{ calls int }
+// stub stands in for a protocol's handler: it counts its calls.
+type stub struct{ calls int }
 
-func (c *cwStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (c *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.calls++
-	io.WriteString(w, "cloudwatch")
+	io.WriteString(w, "ok")
 }
 
 func TestAWSHandlerDispatch(t *testing.T) {
-	cw := &cwStub{}
-	h := AWSHandler(&SageMaker{Service: newMemService()}, cw, nil)
+	sm, cw := &stub{}, &stub{}
+	h := AWSHandler(sm, cw, nil)
 	cases := []struct {
 		name, method, path string
 		header             map[string]string
@@ -40,7 +40,7 @@ func TestAWSHandlerDispatch(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := cw.calls
+			before, smBefore := cw.calls, sm.calls
 			req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(""))
 			for k, v := range tc.header {
 				req.Header.Set(k, v)
@@ -49,6 +49,9 @@ func TestAWSHandlerDispatch(t *testing.T) {
 			h.ServeHTTP(rec, req)
 			if rec.Code != tc.status || rec.Header().Get("X-Amzn-ErrorType") != tc.code || (cw.calls > before) != tc.wantCW {
 				t.Errorf("got %d %q (CloudWatch called: %v): %s", rec.Code, rec.Header().Get("X-Amzn-ErrorType"), cw.calls > before, rec.Body)
+			}
+			if (sm.calls > smBefore) != (tc.name == "SageMaker") {
+				t.Errorf("SageMaker called: %v", sm.calls > smBefore)
 			}
 			if rec.Header().Get("X-Amzn-RequestId") == "" {
 				t.Error("no x-amzn-RequestId")
@@ -59,8 +62,8 @@ func TestAWSHandlerDispatch(t *testing.T) {
 
 // Authentication failures come back in the shape of the protocol spoken.
 func TestAWSHandlerAuthErrorShapes(t *testing.T) {
-	cw := &cwStub{}
-	h := AWSHandler(&SageMaker{Service: newMemService()}, cw, &Auth{Creds: testCreds(t)})
+	sm, cw := &stub{}, &stub{}
+	h := AWSHandler(sm, cw, &Auth{Creds: testCreds(t)})
 	unsigned := func(path string, header map[string]string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", path, strings.NewReader("{}"))
 		for k, v := range header {
@@ -105,8 +108,8 @@ func TestAWSHandlerAuthErrorShapes(t *testing.T) {
 	if err := xml.Unmarshal(rec.Body.Bytes(), &xb); err != nil || rec.Code != 403 || xb.Error.Code != "InvalidClientTokenId" || xb.Error.Type != "Sender" {
 		t.Errorf("CloudWatch query: %d %s %v", rec.Code, rec.Body, err)
 	}
-	if cw.calls != 0 {
-		t.Errorf("CloudWatch was called %d times for unauthenticated requests", cw.calls)
+	if cw.calls != 0 || sm.calls != 0 {
+		t.Errorf("CloudWatch was called %d times, SageMaker %d, for unauthenticated requests", cw.calls, sm.calls)
 	}
 
 	// A CloudWatch handler that writes its own auth errors is used.
@@ -121,7 +124,7 @@ func TestAWSHandlerAuthErrorShapes(t *testing.T) {
 }
 
 type authWritingStub struct {
-	cwStub
+	stub
 	got *AuthError
 }
 

@@ -196,8 +196,8 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, ref *GuardRefusal
 	h.Set("Cache-Control", "no-store")
 	switch {
 	case isAWSPath(r):
-		if h.Get(headerRequestID) == "" {
-			h.Set(headerRequestID, newRequestID())
+		if h.Get(HeaderRequestID) == "" {
+			h.Set(HeaderRequestID, NewRequestID())
 		}
 		writeProtocolAuthError(w, r, detectProtocol(r), nil,
 			&AuthError{Status: ref.Status, Code: ref.AWSCode, QueryCode: ref.QueryCode, Message: ref.Message})

@@ -130,15 +130,16 @@ func Allowed(ctx context.Context, p Permission) bool {
 	return !ok || pr.Role.Allows(p)
 }
 
-// deniedMessage says what a refused request lacked.
-func deniedMessage(ctx context.Context, p Permission, what string) string {
+// DeniedMessage says what a refused request lacked.
+func DeniedMessage(ctx context.Context, p Permission, what string) string {
 	pr, _ := PrincipalOf(ctx)
 	return fmt.Sprintf("User: %s (role %s) is not authorized to perform: %s; it needs a key whose kiln_role grants %s.", pr.AccessKeyID, pr.Role, what, p)
 }
 
-// Permission of the operations of the AWS-compatible APIs: reads are
+// AWSOpPermission is the permission an operation of the AWS-compatible APIs
+// needs: reads are
 // Describe*, List* and Get*; models are admin's; the rest is deploy's.
-func awsOpPermission(op string) Permission {
+func AWSOpPermission(op string) Permission {
 	switch {
 	case strings.HasPrefix(op, "Describe"), strings.HasPrefix(op, "List"), strings.HasPrefix(op, "Get"):
 		return PermRead
@@ -175,7 +176,7 @@ func RequirePermission(h http.Handler, need func(*http.Request) Permission) http
 		p := need(r)
 		if p != 0 && !Allowed(r.Context(), p) {
 			DontReadBody(w, r)
-			WriteJSON(w, http.StatusForbidden, ErrorBody{Code: "forbidden", Message: deniedMessage(r.Context(), p, r.Method+" "+r.URL.Path)})
+			WriteJSON(w, http.StatusForbidden, ErrorBody{Code: "forbidden", Message: DeniedMessage(r.Context(), p, r.Method+" "+r.URL.Path)})
 			return
 		}
 		h.ServeHTTP(w, r)

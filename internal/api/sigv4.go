@@ -59,7 +59,7 @@ func parseSigV4Header(authz string) (sigV4Header, *AuthError) {
 	var h sigV4Header
 	alg, rest, _ := strings.Cut(strings.TrimSpace(authz), " ")
 	if alg != sigV4Algorithm {
-		return h, incomplete(fmt.Sprintf("Authorization header must use %s (AWS Signature Version 4) with Credential, SignedHeaders and Signature; got scheme %q.", sigV4Algorithm, truncate(alg, 40)))
+		return h, incomplete(fmt.Sprintf("Authorization header must use %s (AWS Signature Version 4) with Credential, SignedHeaders and Signature; got scheme %q.", sigV4Algorithm, Truncate(alg, 40)))
 	}
 	var cred, signed string
 	var haveCred, haveSigned, haveSig bool
@@ -92,7 +92,7 @@ func parseSigV4Header(authz string) (sigV4Header, *AuthError) {
 	}
 	scope := strings.Split(cred, "/")
 	if len(scope) != 5 || scope[0] == "" || scope[4] != sigV4Terminator {
-		return h, incomplete(fmt.Sprintf("Credential must have the form <access key ID>/<YYYYMMDD>/<region>/<service>/%s; got %q.", sigV4Terminator, truncate(cred, 200)))
+		return h, incomplete(fmt.Sprintf("Credential must have the form <access key ID>/<YYYYMMDD>/<region>/<service>/%s; got %q.", sigV4Terminator, Truncate(cred, 200)))
 	}
 	h.accessKey, h.date, h.region, h.service = scope[0], scope[1], scope[2], scope[3]
 	if signed == "" {
@@ -155,7 +155,7 @@ func (a *Auth) verifySigV4ID(r *http.Request) (string, *AuthError) {
 	}
 	t, err := time.Parse(amzDateFormat, amzDate)
 	if err != nil {
-		return "", incomplete(fmt.Sprintf("X-Amz-Date %q is not in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'.", truncate(amzDate, 40)))
+		return "", incomplete(fmt.Sprintf("X-Amz-Date %q is not in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'.", Truncate(amzDate, 40)))
 	}
 	if h.date != amzDate[:8] {
 		return "", badSignature(fmt.Sprintf("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", h.date, amzDate[:8], amzDate))
@@ -183,7 +183,7 @@ func (a *Auth) verifySigV4ID(r *http.Request) (string, *AuthError) {
 
 	claimed := r.Header.Get("X-Amz-Content-Sha256")
 	if claimed == "UNSIGNED-PAYLOAD" || strings.HasPrefix(claimed, "STREAMING-") {
-		return "", badSignature(fmt.Sprintf("X-Amz-Content-Sha256 %s is not accepted; sign the payload's SHA-256 hash.", truncate(claimed, 64)))
+		return "", badSignature(fmt.Sprintf("X-Amz-Content-Sha256 %s is not accepted; sign the payload's SHA-256 hash.", Truncate(claimed, 64)))
 	}
 	if isSHA256Hex(claimed) && contains(h.signedHeaders, "x-amz-content-sha256") {
 		// The signature covers the hash the client claims: check it
@@ -469,7 +469,9 @@ func fmtSkew(d time.Duration) string {
 	return d.String()
 }
 
-func truncate(s string, n int) string {
+// Truncate bounds what an error message repeats of a request: s, cut to n
+// bytes and marked as cut.
+func Truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "..."
 	}

@@ -185,7 +185,7 @@ func (a *Auth) TokenHandler() http.Handler {
 			return
 		}
 		var in TokenRequest
-		if err := decode(r, &in); err != nil {
+		if err := ReadJSON(r, &in); err != nil {
 			WriteJSON(w, http.StatusBadRequest, ErrorBody{Code: "InvalidArgument", Message: err.Error()})
 			return
 		}

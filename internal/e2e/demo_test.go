@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kiln-serve/kiln"
-	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/api/client"
 )
 
 // demoProc is one running `kiln demo` and the deploy commands it printed,
@@ -123,7 +123,7 @@ func TestDemoPrintedCommands(t *testing.T) {
 			t.Errorf("the printed deploy of %s asks for no evidence: %q", c, d.deploys[c])
 		}
 	}
-	p := &kilnProc{t: t, url: d.url, client: &api.Client{BaseURL: d.url, HTTP: &http.Client{Timeout: 30 * time.Second}}}
+	p := &kilnProc{t: t, url: d.url, client: &client.Client{BaseURL: d.url, HTTP: &http.Client{Timeout: 30 * time.Second}}}
 
 	// With the demo's traffic: the failing model, then a good one at once.
 	ep := follow(t, p, d.deploys, "demo-bad")

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/kiln-serve/kiln"
-	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/api/client"
 )
 
 // kilnBin is the kiln binary built once for the whole package.
@@ -59,7 +59,7 @@ type kilnProc struct {
 	addr    string
 	dataDir string
 	url     string
-	client  *api.Client
+	client  *client.Client
 	logs    *syncBuffer
 	done    chan struct{}
 }
@@ -137,7 +137,7 @@ func startKilnWith(t testing.TB, dataDir string, o kilnOpts, extra ...string) *k
 		t.Fatalf("start kiln: %v", err)
 	}
 	p := &kilnProc{t: t, cmd: cmd, addr: addr, dataDir: dataDir, url: scheme + addr, logs: logs, done: make(chan struct{})}
-	p.client = &api.Client{BaseURL: p.url, HTTP: &http.Client{Timeout: 30 * time.Second, Transport: hc.Transport}}
+	p.client = &client.Client{BaseURL: p.url, HTTP: &http.Client{Timeout: 30 * time.Second, Transport: hc.Transport}}
 	go func() { cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop()

@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/kiln-serve/kiln"
-	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/api/native"
+	"github.com/kiln-serve/kiln/internal/api/sagemaker"
 	"github.com/kiln-serve/kiln/internal/server"
 	"github.com/kiln-serve/kiln/internal/store"
 )
@@ -117,7 +118,7 @@ func BenchmarkListModels(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			srv := benchServer(b)
-			h := &api.SageMaker{Service: srv.Service()}
+			h := &sagemaker.API{Service: srv.Service()}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
@@ -138,7 +139,7 @@ func BenchmarkListModels(b *testing.B) {
 // a running server; B/op is the memory one request costs.
 func BenchmarkV1Models(b *testing.B) {
 	srv := benchServer(b)
-	h := (&api.Native{Service: srv.Service()}).Handler()
+	h := (&native.API{Service: srv.Service()}).Handler()
 	b.ReportAllocs()
 	b.ResetTimer()
 	var size int

@@ -14,7 +14,8 @@ import (
 	"testing"
 
 	"github.com/kiln-serve/kiln"
-	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/api/cloudwatch"
+	"github.com/kiln-serve/kiln/internal/api/native"
 	"github.com/kiln-serve/kiln/internal/server"
 )
 
@@ -39,7 +40,7 @@ func getPage(t *testing.T, url string) (int, []string, string, string) {
 	for _, m := range models {
 		names = append(names, m.ModelName)
 	}
-	return resp.StatusCode, names, resp.Header.Get(api.NextTokenHeader), string(body)
+	return resp.StatusCode, names, resp.Header.Get(native.NextTokenHeader), string(body)
 }
 
 func createModelsNamed(t *testing.T, p *kilnProc, names ...string) {
@@ -248,7 +249,7 @@ func TestDescribeAlarmsReadsOnlyItsPage(t *testing.T) {
 
 	logs := &syncBuffer{}
 	srv, _ = runServer(t, dir, logs)
-	h := &api.CloudWatch{Service: srv.Service()}
+	h := &cloudwatch.API{Service: srv.Service()}
 	describe := func(body string) string {
 		req := httptest.NewRequest("POST", "/", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-amz-json-1.0")

@@ -16,11 +16,12 @@ import (
 
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/api"
+	kilncw "github.com/kiln-serve/kiln/internal/api/cloudwatch"
 	"github.com/kiln-serve/kiln/internal/server"
 )
 
 // cwKiln is an in-process Kiln with its CloudWatch API on an httptest
-// server in front of the real service: the AWS clients talk to api.CloudWatch
+// server in front of the real service: the AWS clients talk to kilncw.API
 // exactly as they would behind the SigV4 dispatcher.
 type cwKiln struct {
 	t   *testing.T
@@ -55,7 +56,7 @@ func startCloudWatchKiln(t *testing.T, signed bool) *cwKiln {
 	if err := srv.Run(context.Background()); err != nil {
 		t.Fatalf("server stopped at start: %v", err)
 	}
-	var h http.Handler = &api.CloudWatch{Service: srv.Service()}
+	var h http.Handler = &kilncw.API{Service: srv.Service()}
 	if signed {
 		creds, err := api.LoadCredentials("", func(k string) string {
 			return map[string]string{"KILN_ACCESS_KEY_ID": cwKeyID, "KILN_SECRET_ACCESS_KEY": cwSecret}[k]

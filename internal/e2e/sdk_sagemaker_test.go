@@ -23,7 +23,7 @@ import (
 	rttypes "github.com/aws/aws-sdk-go-v2/service/sagemakerruntime/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/api/client"
 	"github.com/kiln-serve/kiln/internal/awstest"
 )
 
@@ -430,7 +430,7 @@ func TestSageMakerAuth(t *testing.T) {
 	}
 	stream.GetStream().Close()
 
-	ciClient := &api.Client{BaseURL: p.url, AccessKeyID: "KILNCI", SecretAccessKey: "ci-secret-abcdefghijklmnop"}
+	ciClient := &client.Client{BaseURL: p.url, AccessKeyID: "KILNCI", SecretAccessKey: "ci-secret-abcdefghijklmnop"}
 	ciToken, err := ciClient.MintToken(ctx, 600, "")
 	if err != nil {
 		t.Fatalf("mint a token: %v", err)
@@ -492,10 +492,10 @@ func TestSageMakerAuth(t *testing.T) {
 		t.Errorf("native API with a token: %d %s", status, b)
 	}
 	if ep, err := ciClient.GetEndpoint(ctx, "auth"); err != nil || ep.EndpointName != "auth" {
-		t.Errorf("api.Client signing with SigV4: %v %v", ep, err)
+		t.Errorf("client.Client signing with SigV4: %v %v", ep, err)
 	}
-	if _, err := (&api.Client{BaseURL: p.url, Token: "deployer-secret-0123456789"}).GetEndpoint(ctx, "auth"); err == nil || !strings.Contains(err.Error(), "not a secret access key") {
-		t.Errorf("api.Client given a secret as its token: %v, want it refused before sending", err)
+	if _, err := (&client.Client{BaseURL: p.url, Token: "deployer-secret-0123456789"}).GetEndpoint(ctx, "auth"); err == nil || !strings.Contains(err.Error(), "not a secret access key") {
+		t.Errorf("client.Client given a secret as its token: %v, want it refused before sending", err)
 	}
 	if resp, err := http.Get(p.url + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("/healthz must stay open for probes: %v %v", resp, err)

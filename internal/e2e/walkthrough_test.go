@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/kiln-serve/kiln"
-	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/api/client"
 )
 
 // The documents whose marked code blocks are walk-throughs: a line
@@ -298,7 +298,7 @@ func startQuickStart(t *testing.T, root string, blocks map[string]docBlock) *qui
 		}
 	})
 	k.kiln = &kilnProc{t: t, addr: addr, url: "http://" + addr, done: done, logs: logs}
-	k.kiln.client = &api.Client{BaseURL: k.kiln.url, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	k.kiln.client = &client.Client{BaseURL: k.kiln.url, HTTP: &http.Client{Timeout: 30 * time.Second}}
 	// go run may have to link Kiln first.
 	deadline := time.Now().Add(4 * time.Minute)
 	for {

@@ -2,14 +2,10 @@ package server
 
 import (
 	"context"
-	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kiln-serve/kiln"
-	"github.com/kiln-serve/kiln/internal/api"
 )
 
 // healthMetrics exposes Kiln's own state on /metrics, read at scrape time.
@@ -79,29 +75,4 @@ func (h *healthMetrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(h.alarmState, prometheus.GaugeValue, val, name, v)
 		}
 	}
-}
-
-// handleEndpointMetrics serves GET /v1/endpoints/{name}/metrics?window=60s:
-// recent invocations, errors and latency per variant and config.
-func (s *Server) handleEndpointMetrics(w http.ResponseWriter, r *http.Request) {
-	native := &api.Native{Service: s.svc, Logger: s.log}
-	name := r.PathValue("name")
-	window := time.Minute
-	if v := r.URL.Query().Get("window"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second || d > 3*time.Hour {
-			if secs, err2 := strconv.Atoi(v); err2 == nil && secs >= 1 && secs <= 10800 {
-				d, err = time.Duration(secs)*time.Second, nil
-			} else {
-				native.Fail(w, kiln.Errorf(kiln.EINVALID, "window must be a duration from 1s to 3h, got %q.", v))
-				return
-			}
-		}
-		window = d
-	}
-	if _, err := s.svc.GetEndpoint(r.Context(), name); err != nil {
-		native.Fail(w, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, s.metrics.Recent(name, window))
 }

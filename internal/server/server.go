@@ -20,6 +20,9 @@ import (
 	"github.com/kiln-serve/kiln"
 	"github.com/kiln-serve/kiln/internal/alarm"
 	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/api/cloudwatch"
+	"github.com/kiln-serve/kiln/internal/api/native"
+	"github.com/kiln-serve/kiln/internal/api/sagemaker"
 	"github.com/kiln-serve/kiln/internal/clock"
 	"github.com/kiln-serve/kiln/internal/deploy"
 	"github.com/kiln-serve/kiln/internal/fleet"
@@ -291,15 +294,14 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	// Clients sign with the wall clock, so the skew check uses it too.
 	auth := s.auth
-	native := &api.Native{Service: s.svc, Logger: s.log}
-	mux.Handle("/v1/", s.native(native.Handler()))
-	mux.Handle("GET /v1/endpoints/{name}/metrics", s.native(http.HandlerFunc(s.handleEndpointMetrics)))
+	v1 := &native.API{Service: s.svc, Logger: s.log, Recent: s.metrics.Recent}
+	mux.Handle("/v1/", s.native(v1.Handler()))
 	mux.Handle("POST /v1/tokens", s.native(auth.TokenHandler()))
 	// With --invoke-auth the gateway checks invocations itself (see
 	// invokeAuth), on every connection it serves.
 	mux.Handle("/endpoints/", s.gw)
-	sm := &api.SageMaker{Service: s.svc, Region: s.cfg.Region, Account: s.cfg.Account, Logger: s.log}
-	cw := &api.CloudWatch{Service: s.svc, Region: s.cfg.Region, Account: s.cfg.Account, Logger: s.log, Clock: s.clk}
+	sm := &sagemaker.API{Service: s.svc, Region: s.cfg.Region, Account: s.cfg.Account, Logger: s.log}
+	cw := &cloudwatch.API{Service: s.svc, Region: s.cfg.Region, Account: s.cfg.Account, Logger: s.log, Clock: s.clk}
 	awsAPI := api.AWSHandler(sm, cw, auth)
 	mux.Handle("POST /{$}", awsAPI)
 	mux.Handle("POST /service/", awsAPI)

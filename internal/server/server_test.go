@@ -15,7 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-serve/kiln"
-	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/api/client"
 	"github.com/kiln-serve/kiln/internal/server"
 )
 
@@ -49,7 +49,7 @@ func TestServeAndClose(t *testing.T) {
 		t.Fatalf("Addr() = %q, want the port bound", srv.Addr())
 	}
 	base := "http://" + srv.Addr()
-	c := &api.Client{BaseURL: base, HTTP: hc}
+	c := &client.Client{BaseURL: base, HTTP: hc}
 
 	if _, err := c.CreateModel(ctx, &kiln.Model{ModelName: "m", PrimaryContainer: &kiln.ContainerDef{
 		Image: os.Args[0], Environment: map[string]string{modelEnv: "1"}}}); err != nil {

@@ -1,4 +1,4 @@
-package api
+package client
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/api"
+	"github.com/kiln-serve/kiln/internal/api/native"
 )
 
 // Client calls a Kiln server's native API. It implements kiln.Service, so the
@@ -58,7 +60,7 @@ func listAll[T any](ctx context.Context, c *Client, path string) ([]T, error) {
 			return nil, err
 		}
 		all = append(all, page...)
-		next := h.Get(NextTokenHeader)
+		next := h.Get(native.NextTokenHeader)
 		if next == "" {
 			return all, nil
 		}
@@ -101,7 +103,7 @@ func (c *Client) doHeader(ctx context.Context, method, path string, in, out any)
 		return nil, fmt.Errorf("%s %s: read response: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
-		var eb ErrorBody
+		var eb api.ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Message != "" {
 			return nil, &kiln.Error{Code: eb.Code, Message: eb.Message}
 		}
@@ -239,7 +241,7 @@ func (c *Client) DeleteAlarms(ctx context.Context, names []string) error {
 }
 
 func (c *Client) SetAlarmState(ctx context.Context, name, state, reason, data string) error {
-	return c.do(ctx, "POST", "/v1/alarms/"+esc(name)+"/state", SetStateInput{StateValue: state, StateReason: reason, StateReasonData: data}, nil)
+	return c.do(ctx, "POST", "/v1/alarms/"+esc(name)+"/state", native.SetStateInput{StateValue: state, StateReason: reason, StateReasonData: data}, nil)
 }
 
 func (c *Client) AlarmHistory(ctx context.Context, name string) ([]kiln.AlarmHistoryItem, error) {
@@ -254,11 +256,11 @@ func (c *Client) ListTags(ctx context.Context, arn string) ([]kiln.Tag, error) {
 
 func (c *Client) AddTags(ctx context.Context, arn string, tags []kiln.Tag) ([]kiln.Tag, error) {
 	var out []kiln.Tag
-	return out, c.do(ctx, "POST", "/v1/tags", TagsInput{ResourceArn: arn, Tags: tags}, &out)
+	return out, c.do(ctx, "POST", "/v1/tags", native.TagsInput{ResourceArn: arn, Tags: tags}, &out)
 }
 
 func (c *Client) DeleteTags(ctx context.Context, arn string, keys []string) error {
-	return c.do(ctx, "POST", "/v1/tags/delete", TagsInput{ResourceArn: arn, TagKeys: keys}, nil)
+	return c.do(ctx, "POST", "/v1/tags/delete", native.TagsInput{ResourceArn: arn, TagKeys: keys}, nil)
 }
 
 // Get fetches a raw JSON document, for routes outside kiln.Service (metrics).
@@ -272,10 +274,10 @@ func (c *Client) GetMetricStatistics(ctx context.Context, q kiln.MetricQuery) ([
 }
 
 func (c *Client) PutMetricData(ctx context.Context, namespace string, data []kiln.MetricDatum) error {
-	return c.do(ctx, "POST", "/v1/metrics/data", PutMetricDataInput{Namespace: namespace, MetricData: data}, nil)
+	return c.do(ctx, "POST", "/v1/metrics/data", native.PutMetricDataInput{Namespace: namespace, MetricData: data}, nil)
 }
 
 func (c *Client) ListMetrics(ctx context.Context, namespace, metricName string, dims []kiln.Dimension) ([]kiln.Metric, error) {
 	var out []kiln.Metric
-	return out, c.do(ctx, "POST", "/v1/metrics/list", ListMetricsInput{Namespace: namespace, MetricName: metricName, Dimensions: dims}, &out)
+	return out, c.do(ctx, "POST", "/v1/metrics/list", native.ListMetricsInput{Namespace: namespace, MetricName: metricName, Dimensions: dims}, &out)
 }

@@ -1,15 +1,17 @@
-package api
+package sagemaker
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/api"
 )
 
 // SageMaker's List* operations: filter, sort, and page the Service's lists.
@@ -98,7 +100,7 @@ type listQuery struct {
 func (f listFilter) parse(sortKeys []string) (listQuery, error) {
 	if f.SortBy == "" {
 		f.SortBy = sortKeys[0]
-	} else if !contains(sortKeys, f.SortBy) {
+	} else if !slices.Contains(sortKeys, f.SortBy) {
 		return listQuery{}, validation("SortBy %q is not one of %s.", f.SortBy, strings.Join(sortKeys, ", "))
 	}
 	switch f.SortOrder {
@@ -116,10 +118,10 @@ func (f listFilter) parse(sortKeys []string) (listQuery, error) {
 		}
 	}
 	if f.NameContains != "" && (len(f.NameContains) > kiln.MaxNameLength || !nameContainsRE.MatchString(f.NameContains)) {
-		return listQuery{}, validation("NameContains %q must be 1 to %d letters, digits and hyphens.", truncate(f.NameContains, 80), kiln.MaxNameLength)
+		return listQuery{}, validation("NameContains %q must be 1 to %d letters, digits and hyphens.", api.Truncate(f.NameContains, 80), kiln.MaxNameLength)
 	}
-	if f.StatusEquals != "" && !contains(endpointStatuses, f.StatusEquals) {
-		return listQuery{}, validation("StatusEquals %q is not one of %s.", truncate(f.StatusEquals, 80), strings.Join(endpointStatuses, ", "))
+	if f.StatusEquals != "" && !slices.Contains(endpointStatuses, f.StatusEquals) {
+		return listQuery{}, validation("StatusEquals %q is not one of %s.", api.Truncate(f.StatusEquals, 80), strings.Join(endpointStatuses, ", "))
 	}
 	q := listQuery{f: f, limit: limit}
 	if f.NextToken != "" {
@@ -269,6 +271,64 @@ func decodePageToken(s string) (pageToken, error) {
 	return t, err
 }
 
+// listOf is one List operation: a kind of record, how to read its
+// records, and how each is summarised. Its op decodes the request, pages
+// the records, and answers with wrap's response.
+type listOf[T any] struct {
+	kind string // kiln.KindModels, ...
+	// request is the operation's request, which refuses members the
+	// operation does not take.
+	request func() filtered
+	// sortKeys are the SortBy values it takes; the first is the default.
+	sortKeys []string
+	// named reads the records of some names (kiln.Lister.ModelsNamed, ...),
+	// all every record (kiln.Service.ListModels, ...).
+	named func(kiln.Lister, context.Context, []string) ([]T, error)
+	all   func(kiln.Service, context.Context) ([]T, error)
+	item  func(sm *API, v T) listItem
+	wrap  func(items []any, next string) any
+}
+
+// filtered is a List* request: it holds a listFilter.
+type filtered interface{ filter() listFilter }
+
+func (f listFilter) filter() listFilter { return f }
+
+func (k listOf[T]) op(sm *API, ctx context.Context, body []byte) (any, error) {
+	in := k.request()
+	if err := decodeAWSJSON(body, in); err != nil {
+		return nil, err
+	}
+	q, err := in.filter().parse(k.sortKeys)
+	if err != nil {
+		return nil, err
+	}
+	items := func(records []T) []listItem {
+		items := make([]listItem, 0, len(records))
+		for _, v := range records {
+			items = append(items, k.item(sm, v))
+		}
+		return items
+	}
+	var out []any
+	var next string
+	if l := api.ListerOf(sm.Service); q.byNames() {
+		out, next, err = pageNames(ctx, l, k.kind, q, func(names []string) ([]listItem, error) {
+			records, err := k.named(l, ctx, names)
+			return items(records), err
+		})
+	} else {
+		var records []T
+		if records, err = k.all(sm.Service, ctx); err == nil {
+			out, next, err = page(items(records), q)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k.wrap(out, next), nil
+}
+
 type modelSummary struct {
 	ModelName    string     `json:"ModelName"`
 	ModelArn     string     `json:"ModelArn"`
@@ -280,41 +340,18 @@ type listModelsResponse struct {
 	NextToken string `json:"NextToken,omitempty"`
 }
 
-func listModels(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
-	var in listRequest
-	if err := decodeAWSJSON(body, &in); err != nil {
-		return nil, err
-	}
-	q, err := in.filter().parse([]string{"CreationTime", "Name"})
-	if err != nil {
-		return nil, err
-	}
-	items := func(models []kiln.Model) []listItem {
-		items := make([]listItem, 0, len(models))
-		for _, m := range models {
-			items = append(items, listItem{name: m.ModelName, created: m.CreationTime, out: modelSummary{
-				ModelName: m.ModelName, ModelArn: sm.arn("model", m.ModelName, m.ModelArn), CreationTime: epochOrZero(m.CreationTime),
-			}})
-		}
-		return items
-	}
-	var out []any
-	var next string
-	if l := listerOf(sm.Service); q.byNames() {
-		out, next, err = pageNames(ctx, l, kiln.KindModels, q, func(names []string) ([]listItem, error) {
-			models, err := l.ModelsNamed(ctx, names)
-			return items(models), err
-		})
-	} else {
-		var models []kiln.Model
-		if models, err = sm.Service.ListModels(ctx); err == nil {
-			out, next, err = page(items(models), q)
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return listModelsResponse{Models: out, NextToken: next}, nil
+var listModels = listOf[kiln.Model]{
+	kind:     kiln.KindModels,
+	request:  func() filtered { return new(listRequest) },
+	sortKeys: []string{"CreationTime", "Name"},
+	named:    kiln.Lister.ModelsNamed,
+	all:      kiln.Service.ListModels,
+	item: func(sm *API, m kiln.Model) listItem {
+		return listItem{name: m.ModelName, created: m.CreationTime, out: modelSummary{
+			ModelName: m.ModelName, ModelArn: sm.arn("model", m.ModelName, m.ModelArn), CreationTime: epochOrZero(m.CreationTime),
+		}}
+	},
+	wrap: func(items []any, next string) any { return listModelsResponse{Models: items, NextToken: next} },
 }
 
 type endpointConfigSummary struct {
@@ -328,43 +365,22 @@ type listEndpointConfigsResponse struct {
 	NextToken       string `json:"NextToken,omitempty"`
 }
 
-func listEndpointConfigs(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
-	var in listRequest
-	if err := decodeAWSJSON(body, &in); err != nil {
-		return nil, err
-	}
-	q, err := in.filter().parse([]string{"CreationTime", "Name"})
-	if err != nil {
-		return nil, err
-	}
-	items := func(configs []kiln.EndpointConfig) []listItem {
-		items := make([]listItem, 0, len(configs))
-		for _, c := range configs {
-			items = append(items, listItem{name: c.EndpointConfigName, created: c.CreationTime, out: endpointConfigSummary{
-				EndpointConfigName: c.EndpointConfigName,
-				EndpointConfigArn:  sm.arn("endpoint-config", c.EndpointConfigName, c.EndpointConfigArn),
-				CreationTime:       epochOrZero(c.CreationTime),
-			}})
-		}
-		return items
-	}
-	var out []any
-	var next string
-	if l := listerOf(sm.Service); q.byNames() {
-		out, next, err = pageNames(ctx, l, kiln.KindEndpointConfigs, q, func(names []string) ([]listItem, error) {
-			configs, err := l.EndpointConfigsNamed(ctx, names)
-			return items(configs), err
-		})
-	} else {
-		var configs []kiln.EndpointConfig
-		if configs, err = sm.Service.ListEndpointConfigs(ctx); err == nil {
-			out, next, err = page(items(configs), q)
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return listEndpointConfigsResponse{EndpointConfigs: out, NextToken: next}, nil
+var listEndpointConfigs = listOf[kiln.EndpointConfig]{
+	kind:     kiln.KindEndpointConfigs,
+	request:  func() filtered { return new(listRequest) },
+	sortKeys: []string{"CreationTime", "Name"},
+	named:    kiln.Lister.EndpointConfigsNamed,
+	all:      kiln.Service.ListEndpointConfigs,
+	item: func(sm *API, c kiln.EndpointConfig) listItem {
+		return listItem{name: c.EndpointConfigName, created: c.CreationTime, out: endpointConfigSummary{
+			EndpointConfigName: c.EndpointConfigName,
+			EndpointConfigArn:  sm.arn("endpoint-config", c.EndpointConfigName, c.EndpointConfigArn),
+			CreationTime:       epochOrZero(c.CreationTime),
+		}}
+	},
+	wrap: func(items []any, next string) any {
+		return listEndpointConfigsResponse{EndpointConfigs: items, NextToken: next}
+	},
 }
 
 type endpointSummary struct {
@@ -380,44 +396,21 @@ type listEndpointsResponse struct {
 	NextToken string `json:"NextToken,omitempty"`
 }
 
-func listEndpoints(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
-	var in listFilter
-	if err := decodeAWSJSON(body, &in); err != nil {
-		return nil, err
-	}
-	q, err := in.parse([]string{"CreationTime", "Name", "Status"})
-	if err != nil {
-		return nil, err
-	}
-	items := func(eps []kiln.Endpoint) []listItem {
-		items := make([]listItem, 0, len(eps))
-		for _, ep := range eps {
-			items = append(items, listItem{name: ep.EndpointName, created: ep.CreationTime, updated: ep.LastModifiedTime, status: ep.EndpointStatus,
-				out: endpointSummary{
-					EndpointName:     ep.EndpointName,
-					EndpointArn:      sm.arn("endpoint", ep.EndpointName, ep.EndpointArn),
-					CreationTime:     epochOrZero(ep.CreationTime),
-					LastModifiedTime: epochOrZero(ep.LastModifiedTime),
-					EndpointStatus:   ep.EndpointStatus,
-				}})
-		}
-		return items
-	}
-	var out []any
-	var next string
-	if l := listerOf(sm.Service); q.byNames() {
-		out, next, err = pageNames(ctx, l, kiln.KindEndpoints, q, func(names []string) ([]listItem, error) {
-			eps, err := l.EndpointsNamed(ctx, names)
-			return items(eps), err
-		})
-	} else {
-		var eps []kiln.Endpoint
-		if eps, err = sm.Service.ListEndpoints(ctx); err == nil {
-			out, next, err = page(items(eps), q)
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return listEndpointsResponse{Endpoints: out, NextToken: next}, nil
+var listEndpoints = listOf[kiln.Endpoint]{
+	kind:     kiln.KindEndpoints,
+	request:  func() filtered { return new(listFilter) },
+	sortKeys: []string{"CreationTime", "Name", "Status"},
+	named:    kiln.Lister.EndpointsNamed,
+	all:      kiln.Service.ListEndpoints,
+	item: func(sm *API, ep kiln.Endpoint) listItem {
+		return listItem{name: ep.EndpointName, created: ep.CreationTime, updated: ep.LastModifiedTime, status: ep.EndpointStatus,
+			out: endpointSummary{
+				EndpointName:     ep.EndpointName,
+				EndpointArn:      sm.arn("endpoint", ep.EndpointName, ep.EndpointArn),
+				CreationTime:     epochOrZero(ep.CreationTime),
+				LastModifiedTime: epochOrZero(ep.LastModifiedTime),
+				EndpointStatus:   ep.EndpointStatus,
+			}}
+	},
+	wrap: func(items []any, next string) any { return listEndpointsResponse{Endpoints: items, NextToken: next} },
 }

@@ -1,4 +1,4 @@
-package api
+package cloudwatch
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/aws/smithy-go/encoding/cbor"
 
 	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/api"
 )
 
 // memAlarms is an in-memory kiln.Service with CloudWatch's alarm rules (the
@@ -198,7 +199,7 @@ func (m *memAlarms) ListMetrics(_ context.Context, namespace, metricName string,
 func newCW(t *testing.T) (*memAlarms, *httptest.Server) {
 	t.Helper()
 	svc := newMemAlarms()
-	srv := httptest.NewServer(&CloudWatch{Service: svc})
+	srv := httptest.NewServer(&API{Service: svc})
 	t.Cleanup(srv.Close)
 	return svc, srv
 }
@@ -211,7 +212,7 @@ func cborCall(t *testing.T, base, op string, in cbor.Map) (int, http.Header, map
 	if in != nil {
 		body = cbor.Encode(in)
 	}
-	req, _ := http.NewRequest("POST", base+cwCBORPrefix+op, bytes.NewReader(body))
+	req, _ := http.NewRequest("POST", base+cborPrefix+op, bytes.NewReader(body))
 	req.Header.Set("Smithy-Protocol", "rpc-v2-cbor")
 	req.Header.Set("Content-Type", "application/cbor")
 	resp, err := http.DefaultClient.Do(req)
@@ -230,7 +231,7 @@ func cborCall(t *testing.T, base, op string, in cbor.Map) (int, http.Header, map
 	if err != nil {
 		t.Fatalf("%s: response is not CBOR: %v (% x)", op, err, raw)
 	}
-	tree, err := cwFromCBOR(v)
+	tree, err := fromCBOR(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +322,7 @@ func TestCloudWatchCBOR(t *testing.T) {
 	// Errors: the query-compatible code in X-Amzn-Query-Error, the shape in
 	// __type.
 	status, h, out := cborCall(t, srv.URL, "DeleteAlarms", cbor.Map{"AlarmNames": cbor.List{str("nope")}})
-	if status != 404 || h.Get("X-Amzn-Query-Error") != "ResourceNotFound;Sender" || out["__type"] != cwShapeNS+"ResourceNotFound" || !strings.Contains(out["message"].(string), "nope") {
+	if status != 404 || h.Get("X-Amzn-Query-Error") != "ResourceNotFound;Sender" || out["__type"] != shapeNS+"ResourceNotFound" || !strings.Contains(out["message"].(string), "nope") {
 		t.Fatalf("DeleteAlarms of an unknown alarm: %d %v %v", status, h, out)
 	}
 	status, h, out = cborCall(t, srv.URL, "PutMetricAlarm", cbor.Map{"AlarmName": str("x"), "Period": str("sixty")})
@@ -348,7 +349,7 @@ func TestCloudWatchCBOR(t *testing.T) {
 func jsonCall(t *testing.T, base, op, body string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", base+"/", strings.NewReader(body))
-	req.Header.Set("X-Amz-Target", cwTarget+op)
+	req.Header.Set("X-Amz-Target", targetPrefix+op)
 	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -393,7 +394,7 @@ func TestCloudWatchJSON(t *testing.T) {
 
 	// Errors carry both the query code and the shape.
 	status, h, out := jsonCall(t, srv.URL, "SetAlarmState", `{"AlarmName":"nope","StateValue":"OK","StateReason":"r"}`)
-	if status != 404 || h.Get("X-Amzn-Query-Error") != "ResourceNotFound;Sender" || out["__type"] != cwShapeNS+"ResourceNotFound" {
+	if status != 404 || h.Get("X-Amzn-Query-Error") != "ResourceNotFound;Sender" || out["__type"] != shapeNS+"ResourceNotFound" {
 		t.Fatalf("SetAlarmState of an unknown alarm: %d %v %v", status, h, out)
 	}
 	status, _, out = jsonCall(t, srv.URL, "PutMetricAlarm", `{"AlarmName":"m","Metrics":[{"Id":"e1","Expression":"m1*2"}],"EvaluationPeriods":1,"Threshold":1,"ComparisonOperator":"GreaterThanThreshold"}`)
@@ -405,7 +406,7 @@ func TestCloudWatchJSON(t *testing.T) {
 		t.Fatalf("PutMetricAlarm with AlarmActions: %d %v", status, out)
 	}
 	status, _, out = jsonCall(t, srv.URL, "DescribeAlarms", `{"MaxRecords":0}`)
-	if status != 400 || out["__type"] != cwShapeNS+"ValidationException" {
+	if status != 400 || out["__type"] != shapeNS+"ValidationException" {
 		t.Fatalf("MaxRecords 0: %d %v", status, out)
 	}
 	status, _, out = jsonCall(t, srv.URL, "DescribeAlarms", `[1,2]`)
@@ -450,7 +451,7 @@ func TestCloudWatchPaging(t *testing.T) {
 		t.Fatalf("paged names = %v", names)
 	}
 	status, _, out := jsonCall(t, srv.URL, "DescribeAlarms", `{"NextToken":"garbage!"}`)
-	if status != 400 || out["__type"] != cwShapeNS+"InvalidNextToken" {
+	if status != 400 || out["__type"] != shapeNS+"InvalidNextToken" {
 		t.Fatalf("bad token: %d %v", status, out)
 	}
 
@@ -481,11 +482,11 @@ func TestCloudWatchPaging(t *testing.T) {
 
 func queryCall(t *testing.T, base string, form url.Values) (int, []byte) {
 	t.Helper()
-	form.Set("Version", cwVersion)
+	form.Set("Version", apiVersion)
 	req, _ := http.NewRequest("POST", base+"/", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	if !IsCloudWatch(req) {
-		t.Fatalf("IsCloudWatch is false for an awsQuery request")
+	if !IsRequest(req) {
+		t.Fatalf("IsRequest is false for an awsQuery request")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -517,7 +518,7 @@ func TestCloudWatchQuery(t *testing.T) {
 		"ComparisonOperator": {"GreaterThanThreshold"}, "ActionsEnabled": {"true"}, "AlarmActions": {""},
 		"Tags.member.1.Key": {"team"}, "Tags.member.1.Value": {"ml & ops"},
 	})
-	if status != 200 || !bytes.Contains(body, []byte("<PutMetricAlarmResponse xmlns=\""+cwXMLNS+"\">")) || !bytes.Contains(body, []byte("<RequestId>")) {
+	if status != 200 || !bytes.Contains(body, []byte("<PutMetricAlarmResponse xmlns=\""+xmlns+"\">")) || !bytes.Contains(body, []byte("<RequestId>")) {
 		t.Fatalf("PutMetricAlarm: %d %s", status, body)
 	}
 	if a := svc.alarms["q-5xx"]; len(a.Dimensions) != 2 || a.Dimensions[1].Value != "AllTraffic" || a.Threshold != 0.05 || a.Tags[0].Value != "ml & ops" || a.ActionsEnabled == nil || !*a.ActionsEnabled {
@@ -697,7 +698,7 @@ func TestCloudWatchMetricReads(t *testing.T) {
 
 func TestCloudWatchBodyLimit(t *testing.T) {
 	_, srv := newCW(t)
-	big := `{"AlarmName":"` + strings.Repeat("x", MaxRequestBody) + `"}`
+	big := `{"AlarmName":"` + strings.Repeat("x", api.MaxRequestBody) + `"}`
 	status, _, out := jsonCall(t, srv.URL, "PutMetricAlarm", big)
 	if status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized body: %d %v", status, out)
@@ -710,7 +711,7 @@ func TestIsCloudWatch(t *testing.T) {
 		header             map[string]string
 		want               bool
 	}{
-		{"cbor", "POST", cwCBORPrefix + "DescribeAlarms", map[string]string{"Smithy-Protocol": "rpc-v2-cbor"}, true},
+		{"cbor", "POST", cborPrefix + "DescribeAlarms", map[string]string{"Smithy-Protocol": "rpc-v2-cbor"}, true},
 		{"json", "POST", "/", map[string]string{"X-Amz-Target": "GraniteServiceVersion20100801.DescribeAlarms"}, true},
 		{"sagemaker", "POST", "/", map[string]string{"X-Amz-Target": "SageMaker.ListEndpoints", "Authorization": "AWS4-HMAC-SHA256 Credential=k/20250101/us-east-1/sagemaker/aws4_request"}, false},
 		{"query form", "POST", "/", map[string]string{"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, true},
@@ -724,8 +725,8 @@ func TestIsCloudWatch(t *testing.T) {
 			for k, v := range c.header {
 				r.Header.Set(k, v)
 			}
-			if got := IsCloudWatch(r); got != c.want {
-				t.Errorf("IsCloudWatch = %v, want %v", got, c.want)
+			if got := IsRequest(r); got != c.want {
+				t.Errorf("IsRequest = %v, want %v", got, c.want)
 			}
 		})
 	}
@@ -733,9 +734,9 @@ func TestIsCloudWatch(t *testing.T) {
 
 // TestCloudWatchGzip: a gzip request body, as the SDKs send PutMetricData,
 // is decompressed; another encoding, a broken stream or one that inflates
-// past MaxRequestBody is refused with a status that says so.
+// past api.MaxRequestBody is refused with a status that says so.
 func TestCloudWatchGzip(t *testing.T) {
-	srv := httptest.NewServer(&CloudWatch{Service: newMemAlarms()})
+	srv := httptest.NewServer(&API{Service: newMemAlarms()})
 	defer srv.Close()
 	gz := func(b []byte) []byte {
 		var buf bytes.Buffer
@@ -746,7 +747,7 @@ func TestCloudWatchGzip(t *testing.T) {
 	}
 	post := func(enc string, body []byte) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", srv.URL+cwCBORPrefix+"PutMetricData", bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", srv.URL+cborPrefix+"PutMetricData", bytes.NewReader(body))
 		req.Header.Set("Smithy-Protocol", "rpc-v2-cbor")
 		req.Header.Set("Content-Type", "application/cbor")
 		req.Header.Set("Content-Encoding", enc)
@@ -769,7 +770,7 @@ func TestCloudWatchGzip(t *testing.T) {
 		{"gzip", "gzip", gz(put), 200, ""},
 		{"another encoding", "br", put, 400, "not supported"},
 		{"not gzip", "gzip", put, 400, "not valid gzip"},
-		{"a bomb", "gzip", gz(make([]byte, 2*MaxRequestBody)), 413, "decompressed"},
+		{"a bomb", "gzip", gz(make([]byte, 2*api.MaxRequestBody)), 413, "decompressed"},
 	} {
 		status, body := post(tt.enc, tt.body)
 		if status != tt.status || !strings.Contains(body, tt.msg) {

@@ -1,4 +1,4 @@
-package api
+package sagemaker
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/api"
 )
 
 const (
@@ -30,19 +31,21 @@ const (
 
 // testServer serves the AWS APIs over a memService, with the credentials
 // given (none: no auth).
-func testServer(t *testing.T, creds *Credentials) (*memService, *httptest.Server) {
+func testServer(t *testing.T, creds *api.Credentials) (*memService, *httptest.Server) {
 	t.Helper()
 	svc := newMemService()
-	sm := &SageMaker{Service: svc, Logger: slog.New(slog.DiscardHandler)}
-	srv := httptest.NewServer(AWSHandler(sm, http.NotFoundHandler(), &Auth{Creds: creds}))
+	sm := &API{Service: svc, Logger: slog.New(slog.DiscardHandler)}
+	srv := httptest.NewServer(api.AWSHandler(sm, http.NotFoundHandler(), &api.Auth{Creds: creds}))
 	t.Cleanup(srv.Close)
 	return svc, srv
 }
 
-func testCreds(t testing.TB) *Credentials {
+func testCreds(t testing.TB) *api.Credentials {
 	t.Helper()
-	c := &Credentials{keys: map[string]accessKey{}}
-	if err := c.add(testKeyID, testSecret, RoleAdmin); err != nil {
+	c, err := api.LoadCredentials("", func(k string) string {
+		return map[string]string{"KILN_ACCESS_KEY_ID": testKeyID, "KILN_SECRET_ACCESS_KEY": testSecret}[k]
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -440,7 +443,7 @@ func TestSageMakerBadInput(t *testing.T) {
 		{"multi-model", "SageMaker.CreateModel", `{"ModelName":"a","PrimaryContainer":{"Image":"x","Mode":"MultiModel"}}`, 400, "ValidationException", "MultiModel"},
 		{"pipeline", "SageMaker.CreateModel", `{"ModelName":"a","Containers":[{"Image":"x"}]}`, 400, "ValidationException", "Containers"},
 		{"serverless weights", "SageMaker.UpdateEndpointWeightsAndCapacities", `{"EndpointName":"e","DesiredWeightsAndCapacities":[{"VariantName":"v","ServerlessUpdateConfig":{}}]}`, 400, "ValidationException", "ServerlessUpdateConfig"},
-		{"too large", "SageMaker.CreateModel", `{"ModelName":"` + strings.Repeat("a", MaxRequestBody) + `"}`, 413, "ValidationException", "larger than"},
+		{"too large", "SageMaker.CreateModel", `{"ModelName":"` + strings.Repeat("a", api.MaxRequestBody) + `"}`, 413, "ValidationException", "larger than"},
 
 		// Harmless members are accepted and ignored.
 		{"ignored members", "SageMaker.CreateModel", `{"ModelName":"ok","PrimaryContainer":{"Image":"x","ContainerHostname":"h","ImageConfig":{"RepositoryAccessMode":"Platform"},"Mode":"SingleModel"},"EnableNetworkIsolation":false}`, 200, "", ""},
@@ -470,7 +473,7 @@ func TestSageMakerInternalError(t *testing.T) {
 	svc := newMemService()
 	svc.failWith = errors.New("disk on fire")
 	var logs bytes.Buffer
-	sm := &SageMaker{Service: svc, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	sm := &API{Service: svc, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	srv := httptest.NewServer(sm)
 	defer srv.Close()
 	status, code, msg, _ := rawCall(t, srv.URL, "SageMaker.ListModels", `{}`)
@@ -510,7 +513,7 @@ func TestEpochTime(t *testing.T) {
 // FuzzSageMakerRequest: no body and target make the handler panic or
 // answer 500, and every error has the protocol's shape.
 func FuzzSageMakerRequest(f *testing.F) {
-	for _, op := range SageMakerOperations() {
+	for _, op := range Operations() {
 		f.Add("SageMaker."+op, `{}`)
 	}
 	f.Add("SageMaker.CreateModel", `{"ModelName":"m","PrimaryContainer":{"Image":"x","Environment":{"A":"1"}},"Tags":[{"Key":"k","Value":"v"}]}`)
@@ -527,7 +530,7 @@ func FuzzSageMakerRequest(f *testing.F) {
 	f.Add("", `{`)
 
 	svc := newMemService()
-	sm := &SageMaker{Service: svc, Logger: slog.New(slog.DiscardHandler)}
+	sm := &API{Service: svc, Logger: slog.New(slog.DiscardHandler)}
 	f.Fuzz(func(t *testing.T, target, body string) {
 		req := httptest.NewRequest("POST", "/", strings.NewReader(body))
 		req.Header.Set("X-Amz-Target", target)

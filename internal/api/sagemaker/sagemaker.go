@@ -1,4 +1,4 @@
-package api
+package sagemaker
 
 import (
 	"bytes"
@@ -13,9 +13,10 @@ import (
 	"strings"
 
 	"github.com/kiln-serve/kiln"
+	"github.com/kiln-serve/kiln/internal/api"
 )
 
-// SageMaker serves SageMaker's control-plane API (awsJson1.1): POST / with
+// API serves SageMaker's control-plane API (awsJson1.1): POST / with
 // X-Amz-Target: SageMaker.<Operation> and a JSON body, as the AWS SDKs and
 // CLI send it. Each operation is one call on Service.
 //
@@ -26,7 +27,7 @@ import (
 // SerializationException for a body that is not the JSON the operation
 // takes; UnknownOperationException for an operation Kiln does not serve;
 // 500 InternalFailure, logged, for Kiln's own failures.
-type SageMaker struct {
+type API struct {
 	Service kiln.Service
 	// Region and Account make the ARN of a record that lacks one (the
 	// Service sets ARNs when it creates records). Empty means us-east-1
@@ -68,11 +69,11 @@ func unsupported(field, why string) error {
 }
 
 // sageMakerOp decodes one operation's request from body and calls Service.
-type sageMakerOp func(sm *SageMaker, ctx context.Context, body []byte) (any, error)
+type sageMakerOp func(sm *API, ctx context.Context, body []byte) (any, error)
 
 // sageMakerOps are the operations Kiln serves.
 var sageMakerOps = map[string]sageMakerOp{
-	"CreateModel": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"CreateModel": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
 		var in createModelRequest
 		if err := decodeAWSJSON(body, &in); err != nil {
@@ -88,7 +89,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return modelArnResponse{sm.arn("model", out.ModelName, out.ModelArn)}, nil
 	},
-	"DescribeModel": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"DescribeModel": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
 		var in modelNameRequest
 		if err := decodeName(body, &in, &in.ModelName, "ModelName", kiln.ValidateModelName); err != nil {
@@ -100,7 +101,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return describeModel(m, sm.arn("model", m.ModelName, m.ModelArn)), nil
 	},
-	"DeleteModel": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"DeleteModel": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
 		var in modelNameRequest
 		if err := decodeName(body, &in, &in.ModelName, "ModelName", kiln.ValidateModelName); err != nil {
@@ -108,9 +109,9 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return struct{}{}, s.DeleteModel(ctx, in.ModelName)
 	},
-	"ListModels": listModels,
+	"ListModels": listModels.op,
 
-	"CreateEndpointConfig": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"CreateEndpointConfig": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
 		var in createEndpointConfigRequest
 		if err := decodeAWSJSON(body, &in); err != nil {
@@ -126,7 +127,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return endpointConfigArnResponse{sm.arn("endpoint-config", out.EndpointConfigName, out.EndpointConfigArn)}, nil
 	},
-	"DescribeEndpointConfig": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"DescribeEndpointConfig": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
 		var in endpointConfigNameRequest
 		if err := decodeName(body, &in, &in.EndpointConfigName, "EndpointConfigName", kiln.ValidateName); err != nil {
@@ -138,7 +139,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return describeEndpointConfig(c, sm.arn("endpoint-config", c.EndpointConfigName, c.EndpointConfigArn)), nil
 	},
-	"DeleteEndpointConfig": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"DeleteEndpointConfig": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
 		var in endpointConfigNameRequest
 		if err := decodeName(body, &in, &in.EndpointConfigName, "EndpointConfigName", kiln.ValidateName); err != nil {
@@ -146,9 +147,9 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return struct{}{}, s.DeleteEndpointConfig(ctx, in.EndpointConfigName)
 	},
-	"ListEndpointConfigs": listEndpointConfigs,
+	"ListEndpointConfigs": listEndpointConfigs.op,
 
-	"CreateEndpoint": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"CreateEndpoint": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
 		var in kiln.CreateEndpointInput
 		if err := decodeAWSJSON(body, &in); err != nil {
@@ -160,7 +161,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return endpointArnResponse{sm.arn("endpoint", ep.EndpointName, ep.EndpointArn)}, nil
 	},
-	"DescribeEndpoint": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"DescribeEndpoint": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
 		var in endpointNameRequest
 		if err := decodeName(body, &in, &in.EndpointName, "EndpointName", kiln.ValidateName); err != nil {
@@ -172,7 +173,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return describeEndpoint(ep, sm.arn("endpoint", ep.EndpointName, ep.EndpointArn)), nil
 	},
-	"UpdateEndpoint": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"UpdateEndpoint": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
 		var in kiln.UpdateEndpointInput
 		if err := decodeAWSJSON(body, &in); err != nil {
@@ -184,7 +185,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return endpointArnResponse{sm.arn("endpoint", ep.EndpointName, ep.EndpointArn)}, nil
 	},
-	"UpdateEndpointWeightsAndCapacities": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"UpdateEndpointWeightsAndCapacities": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
 		var req updateWeightsRequest
 		if err := decodeAWSJSON(body, &req); err != nil {
@@ -200,7 +201,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return endpointArnResponse{sm.arn("endpoint", ep.EndpointName, ep.EndpointArn)}, nil
 	},
-	"DeleteEndpoint": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"DeleteEndpoint": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		s := sm.Service
 		var in endpointNameRequest
 		if err := decodeName(body, &in, &in.EndpointName, "EndpointName", kiln.ValidateName); err != nil {
@@ -208,9 +209,9 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return struct{}{}, s.DeleteEndpoint(ctx, in.EndpointName)
 	},
-	"ListEndpoints": listEndpoints,
+	"ListEndpoints": listEndpoints.op,
 
-	"AddTags": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"AddTags": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		var in struct {
 			ResourceArn string     `json:"ResourceArn"`
 			Tags        []kiln.Tag `json:"Tags"`
@@ -224,7 +225,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		tags, err := sm.Service.AddTags(ctx, in.ResourceArn, in.Tags)
 		return tagsResponse{Tags: tags}, err
 	},
-	"DeleteTags": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"DeleteTags": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		var in struct {
 			ResourceArn string   `json:"ResourceArn"`
 			TagKeys     []string `json:"TagKeys"`
@@ -237,7 +238,7 @@ var sageMakerOps = map[string]sageMakerOp{
 		}
 		return struct{}{}, sm.Service.DeleteTags(ctx, in.ResourceArn, in.TagKeys)
 	},
-	"ListTags": func(sm *SageMaker, ctx context.Context, body []byte) (any, error) {
+	"ListTags": func(sm *API, ctx context.Context, body []byte) (any, error) {
 		var in struct {
 			ResourceArn string  `json:"ResourceArn"`
 			MaxResults  *int    `json:"MaxResults"`
@@ -255,7 +256,7 @@ var sageMakerOps = map[string]sageMakerOp{
 			return nil, validation("MaxResults must be 50 to 100, got %d.", *in.MaxResults)
 		}
 		if in.NextToken != nil && *in.NextToken != "" {
-			return nil, validation("The NextToken %q is not one this operation returned.", truncate(*in.NextToken, 100))
+			return nil, validation("The NextToken %q is not one this operation returned.", api.Truncate(*in.NextToken, 100))
 		}
 		tags, err := sm.Service.ListTags(ctx, in.ResourceArn)
 		return tagsResponse{Tags: tags}, err
@@ -263,7 +264,7 @@ var sageMakerOps = map[string]sageMakerOp{
 }
 
 // arn returns have, or the ARN of a record that has none.
-func (sm *SageMaker) arn(resource, name, have string) string {
+func (sm *API) arn(resource, name, have string) string {
 	if have != "" {
 		return have
 	}
@@ -277,8 +278,8 @@ func (sm *SageMaker) arn(resource, name, have string) string {
 	return kiln.ARN(region, account, resource, name)
 }
 
-// SageMakerOperations returns the names of the operations Kiln serves.
-func SageMakerOperations() []string {
+// Operations returns the names of the operations Kiln serves.
+func Operations() []string {
 	ops := make([]string, 0, len(sageMakerOps))
 	for op := range sageMakerOps {
 		ops = append(ops, op)
@@ -286,9 +287,9 @@ func SageMakerOperations() []string {
 	return ops
 }
 
-func (sm *SageMaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if w.Header().Get(headerRequestID) == "" {
-		w.Header().Set(headerRequestID, newRequestID())
+func (sm *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if w.Header().Get(api.HeaderRequestID) == "" {
+		w.Header().Set(api.HeaderRequestID, api.NewRequestID())
 	}
 	out, err := sm.serve(r)
 	if err != nil {
@@ -305,24 +306,24 @@ func (sm *SageMaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-func (sm *SageMaker) serve(r *http.Request) (any, error) {
+func (sm *API) serve(r *http.Request) (any, error) {
 	if r.Method != http.MethodPost {
 		return nil, &awsError{http.StatusMethodNotAllowed, codeUnknownOperation, fmt.Sprintf("SageMaker operations are POST requests, not %s.", r.Method)}
 	}
-	target := r.Header.Get(headerTarget)
-	opName, ok := strings.CutPrefix(target, sageMakerTargetPrefix)
+	target := r.Header.Get(api.HeaderTarget)
+	opName, ok := strings.CutPrefix(target, api.SageMakerTargetPrefix)
 	if !ok {
-		return nil, &awsError{http.StatusBadRequest, codeUnknownOperation, fmt.Sprintf("X-Amz-Target must be SageMaker.<Operation>, got %q.", truncate(target, 100))}
+		return nil, &awsError{http.StatusBadRequest, codeUnknownOperation, fmt.Sprintf("X-Amz-Target must be SageMaker.<Operation>, got %q.", api.Truncate(target, 100))}
 	}
 	op, ok := sageMakerOps[opName]
 	if !ok {
-		return nil, &awsError{http.StatusBadRequest, codeUnknownOperation, fmt.Sprintf("Kiln does not implement the SageMaker operation %q.", truncate(opName, 100))}
+		return nil, &awsError{http.StatusBadRequest, codeUnknownOperation, fmt.Sprintf("Kiln does not implement the SageMaker operation %q.", api.Truncate(opName, 100))}
 	}
-	if need := awsOpPermission(opName); !Allowed(r.Context(), need) {
+	if need := api.AWSOpPermission(opName); !api.Allowed(r.Context(), need) {
 		// SageMaker's awsJson answers AccessDeniedException with 400.
-		return nil, &awsError{http.StatusBadRequest, "AccessDeniedException", deniedMessage(r.Context(), need, "sagemaker:"+opName)}
+		return nil, &awsError{http.StatusBadRequest, "AccessDeniedException", api.DeniedMessage(r.Context(), need, "sagemaker:"+opName)}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxRequestBody))
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, api.MaxRequestBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -337,26 +338,26 @@ func (sm *SageMaker) serve(r *http.Request) (any, error) {
 }
 
 // fail writes err in the awsJson1.1 error shape.
-func (sm *SageMaker) fail(w http.ResponseWriter, err error) {
+func (sm *API) fail(w http.ResponseWriter, err error) {
 	var ae *awsError
 	if errors.As(err, &ae) {
-		writeAWSJSONError(w, ae.status, ae.code, ae.message)
+		api.WriteAWSJSONError(w, ae.status, ae.code, ae.message)
 		return
 	}
 	switch kiln.ErrorCode(err) {
 	case kiln.EINVALID, kiln.ENOTFOUND, kiln.ECONFLICT:
 		// SageMaker reports all three as ValidationException, and its
 		// waiters rely on a missing endpoint being one.
-		writeAWSJSONError(w, http.StatusBadRequest, codeValidation, kiln.ErrorMessage(err))
+		api.WriteAWSJSONError(w, http.StatusBadRequest, codeValidation, kiln.ErrorMessage(err))
 		return
 	case kiln.ELIMIT:
-		writeAWSJSONError(w, http.StatusBadRequest, codeLimitExceeded, kiln.ErrorMessage(err))
+		api.WriteAWSJSONError(w, http.StatusBadRequest, codeLimitExceeded, kiln.ErrorMessage(err))
 		return
 	}
 	if sm.Logger != nil {
-		sm.Logger.Error("SageMaker request failed", "err", err, "request_id", w.Header().Get(headerRequestID))
+		sm.Logger.Error("SageMaker request failed", "err", err, "request_id", w.Header().Get(api.HeaderRequestID))
 	}
-	writeAWSJSONError(w, http.StatusInternalServerError, codeInternal, kiln.ErrorMessage(err))
+	api.WriteAWSJSONError(w, http.StatusInternalServerError, codeInternal, kiln.ErrorMessage(err))
 }
 
 // tagsResponse answers AddTags and ListTags.
@@ -370,7 +371,7 @@ func sageMakerARN(arn string) error {
 	case arn == "":
 		return validation("ResourceArn is required.")
 	case !strings.HasPrefix(arn, "arn:aws:sagemaker:"):
-		return validation("ResourceArn %q is not a SageMaker ARN (arn:aws:sagemaker:REGION:ACCOUNT:endpoint/NAME or the like).", truncate(arn, 200))
+		return validation("ResourceArn %q is not a SageMaker ARN (arn:aws:sagemaker:REGION:ACCOUNT:endpoint/NAME or the like).", api.Truncate(arn, 200))
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package api
+package cloudwatch
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 // answer each with a 2xx or a 4xx, never a 5xx, and never panic (ServeHTTP
 // turns a panic into a 500, so that is caught too).
 
-var cwFuzzOps = []string{"PutMetricAlarm", "PutCompositeAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState", "DescribeAlarmHistory", "GetMetricStatistics", "GetMetricData", "ListMetrics", "PutMetricData", "TagResource", "UntagResource", "ListTagsForResource", "Nope", ""}
+var fuzzOps = []string{"PutMetricAlarm", "PutCompositeAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState", "DescribeAlarmHistory", "GetMetricStatistics", "GetMetricData", "ListMetrics", "PutMetricData", "TagResource", "UntagResource", "ListTagsForResource", "Nope", ""}
 
 // fuzzAlarmARN is the ARN of the alarm fuzzService holds.
 const fuzzAlarmARN = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:a"
@@ -70,8 +70,8 @@ func FuzzCBOR(f *testing.F) {
 	f.Add("DescribeAlarms", []byte{0xbf, 0x61, 0x41, 0xff}) // indefinite map, truncated
 	f.Add("GetMetricData", []byte{0xc1, 0xfb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, op string, body []byte) {
-		cw := &CloudWatch{Service: fuzzService()}
-		r := httptest.NewRequest("POST", cwCBORPrefix+url.PathEscape(op), bytes.NewReader(body))
+		cw := &API{Service: fuzzService()}
+		r := httptest.NewRequest("POST", cborPrefix+url.PathEscape(op), bytes.NewReader(body))
 		r.Header.Set("Smithy-Protocol", "rpc-v2-cbor")
 		r.Header.Set("Content-Type", "application/cbor")
 		w := httptest.NewRecorder()
@@ -110,9 +110,9 @@ func FuzzJSON10(f *testing.F) {
 	f.Add("DescribeAlarms", []byte(`null`))
 	f.Add("PutMetricAlarm", []byte(`{"Threshold":"NaN","Period":1e400}`))
 	f.Fuzz(func(t *testing.T, op string, body []byte) {
-		cw := &CloudWatch{Service: fuzzService()}
+		cw := &API{Service: fuzzService()}
 		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
-		r.Header.Set("X-Amz-Target", cwTarget+op)
+		r.Header.Set("X-Amz-Target", targetPrefix+op)
 		r.Header.Set("Content-Type", "application/x-amz-json-1.0")
 		w := httptest.NewRecorder()
 		cw.ServeHTTP(w, r)
@@ -142,7 +142,7 @@ func FuzzQuery(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cw := &CloudWatch{Service: fuzzService()}
+		cw := &API{Service: fuzzService()}
 		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		w := httptest.NewRecorder()

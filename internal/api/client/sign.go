@@ -1,4 +1,4 @@
-package api
+package client
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/kiln-serve/kiln/internal/api"
 	"github.com/kiln-serve/kiln/internal/clock"
 )
 
@@ -45,7 +46,7 @@ func (c *Client) Authorize(ctx context.Context, req *http.Request, body []byte) 
 			return fmt.Errorf("sign request: %w", err)
 		}
 	case c.Token != "":
-		if !IsToken(c.Token) {
+		if !api.IsToken(c.Token) {
 			return fmt.Errorf("--token (KILN_TOKEN) takes a token from `kiln token` (kiln1...), not a secret access key: " +
 				"give the key with --access-key-id and --secret-access-key (or KILN_ACCESS_KEY_ID and KILN_SECRET_ACCESS_KEY) instead")
 		}
@@ -56,7 +57,7 @@ func (c *Client) Authorize(ctx context.Context, req *http.Request, body []byte) 
 
 // Token mints a token of c's access key with role ("" for the key's own)
 // that lasts ttl (0 for the server's default).
-func (c *Client) MintToken(ctx context.Context, ttlSeconds int64, role string) (*TokenResponse, error) {
-	var out TokenResponse
-	return &out, c.do(ctx, "POST", "/v1/tokens", TokenRequest{TTLSeconds: ttlSeconds, Role: role}, &out)
+func (c *Client) MintToken(ctx context.Context, ttlSeconds int64, role string) (*api.TokenResponse, error) {
+	var out api.TokenResponse
+	return &out, c.do(ctx, "POST", "/v1/tokens", api.TokenRequest{TTLSeconds: ttlSeconds, Role: role}, &out)
 }
